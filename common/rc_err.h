@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* One error space for ringcap: negative errno values in [-4095,-1] pass
+ * through unchanged (io_uring, libc); ringcap's own codes sit below -5000,
+ * one range per module, generated from the table below. */
+#ifndef RC_ERR_H
+#define RC_ERR_H
+
+#include <stdbool.h>
+
+#define WUNRES __attribute__((warn_unused_result))
+#define NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+
+/* X(name, value, message) — messages say what failed, for a user. */
+#define RC_ERR_MAP(X)                                                          \
+	/* proto/h1: -5000 .. -5099 */                                          \
+	X(H1_SYNTAX, -5000, "malformed HTTP/1 message")                         \
+	X(H1_HEAD_TOO_LARGE, -5001, "HTTP header block too large")              \
+	X(H1_TOO_MANY_HEADERS, -5002, "too many HTTP header fields")            \
+	X(H1_BAD_VERSION, -5003, "unsupported HTTP version")                    \
+	X(H1_BAD_CONTENT_LENGTH, -5004, "invalid Content-Length")               \
+	X(H1_BAD_TRANSFER_ENCODING, -5005, "unsupported Transfer-Encoding")     \
+	X(H1_BAD_CHUNK, -5006, "malformed chunked body")                        \
+	X(H1_BAD_TARGET, -5007, "invalid request target")                       \
+	X(H1_TRAILERS_TOO_LARGE, -5008, "chunked trailers too large")           \
+	/* engine: -5100 .. -5199 */                                            \
+	X(ENG_UPSTREAM_REFUSED, -5100, "upstream connection refused")           \
+	X(ENG_UPSTREAM_TIMEOUT, -5101, "upstream did not answer in time")       \
+	X(ENG_UPSTREAM_CLOSED, -5102, "upstream closed the connection early")   \
+	X(ENG_RESOLVE_FAILED, -5103, "upstream host name did not resolve")      \
+	X(ENG_CLIENT_CLOSED, -5104, "client closed the connection mid-flow")    \
+	X(ENG_CLIENT_TIMEOUT, -5105, "client was idle for too long")            \
+	X(ENG_HEADER_TIMEOUT, -5106, "client did not send a request head in time") \
+	X(ENG_SHUTDOWN, -5107, "proxy shut down before the flow finished")      \
+	X(ENG_NO_HOST, -5108, "request names no host to connect to")            \
+	X(ENG_UPSTREAM_BAD_RESPONSE, -5109, "upstream sent a malformed response") \
+	X(ENG_CLIENT_BLOCKED, -5110, "client address not allowed (block_global)") \
+	X(ENG_UPSTREAM_IO, -5111, "upstream connection failed")                 \
+	X(ENG_CLIENT_IO, -5112, "client connection failed")                     \
+	X(ENG_LOOP, -5113, "request would loop back into the proxy")            \
+	/* sink: -5200 .. -5299 */                                              \
+	X(SINK_RING_FULL, -5200, "capture ring full")                           \
+	X(SINK_RECORD_TOO_LARGE, -5201, "flow record larger than the capture ring") \
+	X(SINK_BAD_MAGIC, -5202, "not a ringcap flow log (bad magic)")          \
+	X(SINK_BAD_VERSION, -5203, "unsupported flow log format version")       \
+	X(SINK_TRUNCATED, -5204, "flow log ends in a partial record")           \
+	X(SINK_CORRUPT, -5205, "flow log record is corrupt")                    \
+	X(SINK_DECODE, -5206, "flow record does not match the schema")          \
+	/* cli/config: -5300 .. -5399 */                                        \
+	X(CFG_BAD_MODE, -5300, "invalid --mode")                                \
+	X(CFG_BAD_OPTION, -5301, "unknown option")                              \
+	X(CFG_BAD_VALUE, -5302, "invalid option value")
+
+enum rc_err {
+#define RC_ERR_ENUM(name, val, msg) RC_##name = (val),
+	RC_ERR_MAP(RC_ERR_ENUM)
+#undef RC_ERR_ENUM
+};
+
+/* Human message for |code| (ringcap code or negative errno). Never NULL. */
+const char *rc_strerror(int code);
+/* Symbolic name ("H1_SYNTAX", "ECONNREFUSED"). Never NULL. */
+const char *rc_errname(int code);
+
+#endif
