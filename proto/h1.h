@@ -138,7 +138,7 @@ void h1_body_init(struct h1_body *b, enum h1_body_kind kind,
 /* Consume raw bytes of the body from buf[0..len). Returns the number of
  * bytes consumed (0 <= n <= len) or a negative RC_H1_* code. Stops right
  * after the end of the message (b->done becomes true); bytes after that
- * belong to the next message. *data/*data_len get the payload span inside
+ * belong to the next message. |data| and |data_len| get the payload span inside
  * the consumed bytes (a chunked body yields one span per call; call again
  * with the rest). H1_BODY_CLOSE consumes everything; the caller ends it on
  * EOF with h1_body_eof(). */
@@ -146,8 +146,8 @@ ssize_t h1_body_parse(struct h1_body *b, const char *buf, size_t len,
 		      const char **data, size_t *data_len) NONNULL(1, 4, 5);
 
 /* The connection closed. Returns 0 if that ends the body cleanly (CLOSE
- * kind, or already done), RC_H1_BAD_CHUNK / RC_ENG_* style negative code
- * (RC_H1_SYNTAX) if the body was cut short. */
+ * kind, or already done), or a negative RC_H1_* code if the body was cut
+ * short. */
 int h1_body_eof(struct h1_body *b) NONNULL(1);
 
 /* Serializer: writes a request head into out[0..cap). Emits

@@ -1,0 +1,1183 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP/1 session: one client connection, its upstream connection, and
+ * the flow in progress. Two pumps run side by side (request: client to
+ * upstream, response: upstream to client); bytes are forwarded as they
+ * came, the proto/h1 decoders say where messages end and what to capture. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/rc_time.h"
+#include "engine/shard.h"
+
+enum { SW_NONE, SW_FWD, SW_OWN };
+
+static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+const char *rq_state_str(enum rq_state st)
+{
+	static const char *const n[RQ_STATE_COUNT] = {
+		"idle", "head", "upstream", "body", "done", "tunnel"};
+	return st < RQ_STATE_COUNT ? n[st] : "?";
+}
+
+const char *rs_state_str(enum rs_state st)
+{
+	static const char *const n[RS_STATE_COUNT] = {"none", "head", "body",
+						      "done", "tunnel"};
+	return st < RS_STATE_COUNT ? n[st] : "?";
+}
+
+static const struct eng_mode *sess_mode(struct shard *s, struct sess *x)
+{
+	return s->listeners[x->listener].mode;
+}
+
+static void client_process(struct shard *s, struct sess *x);
+static void upstream_process(struct shard *s, struct sess *x);
+static void flow_done(struct shard *s, struct sess *x);
+
+/* ---- small helpers ---- */
+
+static uint32_t rbuf_len(const struct rbuf *b) { return b->wr - b->rd; }
+
+/* Append n bytes; grows up to |limit| bytes of unprocessed data. */
+static int rbuf_append(struct rbuf *b, const char *data, uint32_t n,
+		       uint32_t limit)
+{
+	if (b->rd == b->wr)
+		b->rd = b->wr = 0;
+	if (b->cap - b->wr < n && b->rd) {
+		memmove(b->p, b->p + b->rd, b->wr - b->rd);
+		b->wr -= b->rd;
+		b->rd = 0;
+	}
+	if (b->cap - b->wr < n) {
+		uint32_t need = b->wr + n;
+		if (need > limit)
+			return -E2BIG;
+		uint32_t cap = b->cap ? b->cap : SHARD_BUF_SIZE;
+		while (cap < need)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->wr, data, n);
+	b->wr += n;
+	return 0;
+}
+
+/* Give an idle, empty buffer's memory back (keep-alive connections). */
+static void rbuf_trim(struct rbuf *b)
+{
+	if (b->rd == b->wr && b->p) {
+		free(b->p);
+		b->p = NULL;
+		b->cap = b->rd = b->wr = 0;
+	}
+}
+
+static void endpoint_from(struct flow_endpoint *e,
+			  const struct sockaddr_storage *ss)
+{
+	const void *a;
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		a = &s6->sin6_addr;
+		e->port = ntohs(s6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], e->addr,
+				  sizeof(e->addr));
+			return;
+		}
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		a = &s4->sin_addr;
+		e->port = ntohs(s4->sin_port);
+	} else {
+		e->addr[0] = 0;
+		return;
+	}
+	inet_ntop(ss->ss_family, a, e->addr, sizeof(e->addr));
+}
+
+static void local_endpoint(struct flow_endpoint *e, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		endpoint_from(e, &ss);
+}
+
+static void make_uuid(struct shard *s, uint8_t id[16])
+{
+	/* xoshiro-style generator seeded from getrandom(), per shard. */
+	static __thread uint64_t st[2];
+	if (!st[0] && !st[1]) {
+		if (getrandom(st, sizeof(st), 0) != sizeof(st))
+			st[0] = rc_mono_ms() ^ (uint64_t)(uintptr_t)s, st[1] = 0x9e3779b97f4a7c15ull;
+	}
+	for (int i = 0; i < 2; i++) {
+		uint64_t s1 = st[0], s0 = st[1];
+		uint64_t r = s0 + s1;
+		st[0] = s0;
+		s1 ^= s1 << 23;
+		st[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
+		memcpy(id + 8 * i, &r, 8);
+	}
+	id[6] = (id[6] & 0x0f) | 0x40;
+	id[8] = (id[8] & 0x3f) | 0x80;
+}
+
+static void set_deadline(struct shard *s, struct sess *x, uint32_t ms)
+{
+	x->deadline = ms ? s->now + ms : 0;
+}
+
+static bool method_is(const struct h1_request *r, const char *m)
+{
+	size_t n = strlen(m);
+	return r->method_len == n && memcmp(r->method, m, n) == 0;
+}
+
+/* ---- capture ---- */
+
+void session_free_capture(struct sess *x)
+{
+	struct capture *c = &x->cap;
+	free(c->req_head);
+	free(c->req_hdrs);
+	free(c->resp_head);
+	free(c->resp_hdrs);
+	free(c->req_body);
+	free(c->resp_body);
+	memset(c, 0, sizeof(*c));
+	x->has_flow = false;
+}
+
+static void flow_begin(struct shard *s, struct sess *x, double ts)
+{
+	struct capture *c = &x->cap;
+	session_free_capture(x);
+	x->has_flow = true;
+	make_uuid(s, c->f.id);
+	c->f.type = FLOW_HTTP;
+	c->f.mode = sess_mode(s, x)->kind;
+	endpoint_from(&c->f.client.peer, &x->caddr);
+	local_endpoint(&c->f.client.local, x->c.fd);
+	c->f.client.ts_start = x->c_ts_start;
+	c->f.req.ts_start = ts;
+}
+
+/* Copy a parsed head into flow memory: the raw bytes once, then the
+ * header table re-pointed into the copy. */
+static int capture_head(const char *head, size_t len,
+			const struct h1_header *h, size_t n, char **copy,
+			struct flow_header **out)
+{
+	*copy = malloc(len ? len : 1);
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (!*copy || !*out)
+		return -ENOMEM;
+	memcpy(*copy, head, len);
+	for (size_t i = 0; i < n; i++) {
+		(*out)[i].name.p = *copy + (h[i].name - head);
+		(*out)[i].name.n = (uint32_t)h[i].name_len;
+		(*out)[i].value.p = *copy + (h[i].value - head);
+		(*out)[i].value.n = (uint32_t)h[i].value_len;
+	}
+	return 0;
+}
+
+static struct rc_str rebase(const char *copy, const char *head,
+			    const char *p, size_t n)
+{
+	return (struct rc_str){copy + (p - head), (uint32_t)n};
+}
+
+static void capture_body(struct shard *s, struct flow_body *fb,
+			 uint8_t **buf, uint32_t *cap, const char *data,
+			 size_t n)
+{
+	uint64_t limit = s->cfg->body_capture_limit;
+	uint64_t have = fb->captured;
+	fb->length += n;
+	if (have >= limit) {
+		fb->truncated = n > 0 || fb->truncated;
+		return;
+	}
+	size_t take = n;
+	if (have + take > limit) {
+		take = (size_t)(limit - have);
+		fb->truncated = true;
+	}
+	if (have + take > *cap) {
+		uint64_t nc = *cap ? *cap : 4096;
+		while (nc < have + take)
+			nc *= 2;
+		if (nc > limit)
+			nc = limit;
+		uint8_t *p = realloc(*buf, nc);
+		if (!p) {
+			fb->truncated = true;
+			return;
+		}
+		*buf = p;
+		*cap = (uint32_t)nc;
+	}
+	memcpy(*buf + have, data, take);
+	fb->captured = (uint32_t)(have + take);
+	fb->p = *buf;
+}
+
+static void flow_set_error(struct sess *x, int code, const char *detail)
+{
+	struct capture *c = &x->cap;
+	if (c->f.has_error)
+		return;
+	c->f.has_error = true;
+	c->f.err.code = code;
+	if (detail && *detail)
+		snprintf(c->err_msg, sizeof(c->err_msg), "%s: %s",
+			 rc_strerror(code), detail);
+	else
+		snprintf(c->err_msg, sizeof(c->err_msg), "%s",
+			 rc_strerror(code));
+	c->f.err.msg = (struct rc_str){c->err_msg, (uint32_t)strlen(c->err_msg)};
+	c->f.err.ts = rc_wall_now();
+}
+
+/* Put the finished record into the shard's ring. Returns false when the
+ * ring is full and the policy is to wait. */
+static bool flow_emit(struct shard *s, struct sess *x)
+{
+	struct flow *f = &x->cap.f;
+	if (!s->frq)
+		return true;
+	size_t need = flow_encoded_size(f);
+	void *p = frq_reserve(s->frq, need);
+	if (!p) {
+		if (need > frq_max_record(s->frq) ||
+		    s->cfg->capture_overflow == ENG_OVERFLOW_DROP ||
+		    s->stopping) {
+			atomic_fetch_add_explicit(&s->st.dropped, 1,
+						  memory_order_relaxed);
+			if (need > frq_max_record(s->frq))
+				fprintf(stderr,
+					"ringcap: flow record of %zu bytes exceeds the "
+					"capture ring; raise capture_ring_size\n",
+					need);
+			return true;
+		}
+		atomic_fetch_add_explicit(&s->st.ring_waits, 1,
+					  memory_order_relaxed);
+		return false;
+	}
+	ssize_t n = flow_encode(f, p, need);
+	if (n < 0) {
+		atomic_fetch_add_explicit(&s->st.dropped, 1,
+					  memory_order_relaxed);
+		return true;
+	}
+	frq_commit(s->frq, (size_t)n);
+	atomic_fetch_add_explicit(&s->st.captured, 1, memory_order_relaxed);
+	return true;
+}
+
+/* ---- the end of a flow ---- */
+
+static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
+{
+	if (x->u.fd < 0)
+		return;
+	bool busy = x->u.recv_armed || x->u.send_armed ||
+		    rbuf_len(&x->u.in) > 0;
+	if (busy) {
+		/* Ops still hold the socket: the whole session goes. */
+		x->flags |= SF_CLIENT_CLOSE;
+		return;
+	}
+	if (reusable && !s->stopping)
+		pool_put(s, x->u.fd, x->up_host, x->up_port);
+	else
+		close(x->u.fd);
+	x->u.fd = -1;
+	free(x->u.in.p);
+	memset(&x->u.in, 0, sizeof(x->u.in));
+	x->u.eof = false;
+}
+
+static void flow_done(struct shard *s, struct sess *x)
+{
+	struct flow *f = &x->cap.f;
+	if (x->has_flow) {
+		if (!flow_emit(s, x)) {
+			x->flags |= SF_PARKED;
+			x->park_next = s->parked;
+			s->parked = x;
+			set_deadline(s, x, 0);
+			return;
+		}
+		atomic_fetch_add_explicit(&s->st.flows, 1, memory_order_relaxed);
+		if (f->has_error)
+			atomic_fetch_add_explicit(&s->st.flow_errors, 1,
+						  memory_order_relaxed);
+		session_free_capture(x);
+	}
+	bool up_ok = x->rq == RQ_DONE && x->rs == RS_DONE &&
+		     !(x->flags & SF_UP_NOREUSE) && x->rs_kind != H1_BODY_CLOSE;
+	bool tunnel = x->rq == RQ_TUNNEL;
+	free(x->obuf);
+	x->obuf = NULL;
+	x->obuf_len = 0;
+	if (tunnel || (x->flags & (SF_CLIENT_CLOSE | SF_ERR_REPLY)) ||
+	    s->stopping) {
+		upstream_detach(s, x, up_ok && !tunnel);
+		sess_close(s, x);
+		return;
+	}
+	if (!up_ok)
+		upstream_detach(s, x, false);
+	if (x->flags & SF_CLIENT_CLOSE) { /* upstream_detach found it busy */
+		sess_close(s, x);
+		return;
+	}
+	x->rq = RQ_IDLE;
+	x->rs = RS_NONE;
+	x->flags &= ~(SF_UP_REUSED | SF_RETRIED | SF_UP_NOREUSE);
+	x->resp_started = false;
+	x->err = 0;
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	client_process(s, x);
+}
+
+void session_retry_parked(struct shard *s, struct sess *x)
+{
+	flow_done(s, x);
+}
+
+/* Answer the client ourselves (400, 431, 502, 504, ...), record the error
+ * and close once the answer is out. */
+static void reply_error(struct shard *s, struct sess *x, int status, int code,
+			const char *detail)
+{
+	char body[400];
+	if (!x->has_flow)
+		flow_begin(s, x, rc_wall_now());
+	flow_set_error(x, code, detail);
+	x->cap.f.term = status >= 500 ? (code == RC_ENG_UPSTREAM_TIMEOUT
+						 ? FLOW_TERM_UPSTREAM_TIMEOUT
+						 : FLOW_TERM_UPSTREAM_ERROR)
+				      : (status == 408 ? FLOW_TERM_CLIENT_TIMEOUT
+						       : FLOW_TERM_CLIENT_ERROR);
+	x->flags |= SF_ERR_REPLY | SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+	if (x->resp_started || x->c.eof || x->c.send_armed) {
+		flow_done(s, x);
+		return;
+	}
+	snprintf(body, sizeof(body), "ringcap: %s\n", x->cap.err_msg);
+	free(x->obuf);
+	x->obuf = malloc(1024);
+	if (!x->obuf) {
+		flow_done(s, x);
+		return;
+	}
+	ssize_t n = h1_write_error_response(x->obuf, 1024, status, body);
+	if (n <= 0) {
+		flow_done(s, x);
+		return;
+	}
+	x->obuf_len = (uint32_t)n;
+	x->resp_started = true;
+	x->csend_what = SW_OWN;
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	sess_send(s, x, false, x->obuf, x->obuf_len);
+}
+
+/* A flow that cannot go on (peer gone, timeout, shutdown): record the
+ * error and close without answering. */
+static void abort_flow(struct shard *s, struct sess *x, int code,
+		       enum flow_term term)
+{
+	if (x->has_flow) {
+		flow_set_error(x, code, NULL);
+		x->cap.f.term = term;
+	}
+	x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+	if (x->has_flow && x->rq != RQ_IDLE)
+		flow_done(s, x);
+	else
+		sess_close(s, x);
+}
+
+/* ---- starting a request ---- */
+
+void session_start(struct shard *s, struct sess *x)
+{
+	x->c_ts_start = rc_wall_now();
+	x->rq = RQ_IDLE;
+	x->rs = RS_NONE;
+	set_deadline(s, x, s->cfg->header_timeout_ms);
+	sess_arm_recv(s, x, false);
+}
+
+static int h1_status_for(ssize_t err)
+{
+	switch (err) {
+	case RC_H1_TOO_MANY_HEADERS:
+	case RC_H1_HEAD_TOO_LARGE:
+		return 431;
+	case RC_H1_BAD_TRANSFER_ENCODING:
+		return 501;
+	case RC_H1_BAD_VERSION:
+		return 505;
+	default:
+		return 400;
+	}
+}
+
+static void get_upstream(struct shard *s, struct sess *x, const char *host,
+			 uint16_t port)
+{
+	x->rq = RQ_UPSTREAM;
+	set_deadline(s, x, s->cfg->connect_timeout_ms);
+	if (x->u.fd >= 0 && !(x->flags & SF_UP_NOREUSE) &&
+	    x->up_port == port && strcmp(x->up_host, host) == 0) {
+		x->flags |= SF_UP_REUSED;
+		atomic_fetch_add_explicit(&s->st.upstream_reused, 1,
+					  memory_order_relaxed);
+		session_on_connect(s, x, 0);
+		return;
+	}
+	upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
+	snprintf(x->up_host, sizeof(x->up_host), "%s", host);
+	x->up_port = port;
+	int fd = pool_take(s, host, port);
+	if (fd >= 0) {
+		x->u.fd = fd;
+		x->flags |= SF_UP_REUSED;
+		atomic_fetch_add_explicit(&s->st.upstream_reused, 1,
+					  memory_order_relaxed);
+		session_on_connect(s, x, 0);
+		return;
+	}
+	x->cap.f.server.ts_start = rc_wall_now();
+	x->flags |= SF_IN_DNS;
+	dns_resolve(s, x, host, port);
+}
+
+/* Build the head we send upstream into x->obuf. */
+static int build_upstream_head(struct shard *s, struct sess *x,
+			       const struct h1_request *rq, const char *host,
+			       uint16_t port)
+{
+	const struct eng_mode *m = sess_mode(s, x);
+	static const char *const skip_proxy[] = {"Proxy-Connection", NULL};
+	static const char *const skip_host[] = {"Proxy-Connection", "Host", NULL};
+	const char *const *skip = skip_proxy;
+	struct h1_header extra[1];
+	size_t nextra = 0;
+	char hostval[300], target[8192];
+	const char *tp = rq->target;
+	size_t tl = rq->target_len;
+	bool default_port = port == 80;
+	snprintf(hostval, sizeof(hostval), strchr(host, ':') ? "[%s]" : "%s",
+		 host);
+	if (!default_port)
+		snprintf(hostval + strlen(hostval),
+			 sizeof(hostval) - strlen(hostval), ":%u", port);
+
+	if (m->kind == FLOW_MODE_UPSTREAM) {
+		if (rq->form == H1_FORM_ORIGIN) {
+			int n = snprintf(target, sizeof(target), "http://%s%.*s",
+					 hostval, (int)rq->target_len, rq->target);
+			if (n < 0 || (size_t)n >= sizeof(target))
+				return RC_H1_BAD_TARGET;
+			tp = target;
+			tl = (size_t)n;
+		}
+	} else if (rq->form == H1_FORM_ABSOLUTE) {
+		tp = rq->t.path_len ? rq->t.path : "/";
+		tl = rq->t.path_len ? rq->t.path_len : 1;
+	}
+	if (m->kind == FLOW_MODE_REVERSE && !s->cfg->keep_host_header) {
+		skip = skip_host;
+		extra[0] = (struct h1_header){"Host", 4, hostval, strlen(hostval)};
+		nextra = 1;
+	} else if (!rq->host_hdr) {
+		extra[0] = (struct h1_header){"Host", 4, hostval, strlen(hostval)};
+		nextra = 1;
+	}
+	size_t cap = 256 + tl + rbuf_len(&x->c.in);
+	if (cap > 256 + tl + s->cfg->max_header_size)
+		cap = 256 + tl + s->cfg->max_header_size;
+	cap += 512;
+	free(x->obuf);
+	x->obuf = malloc(cap);
+	if (!x->obuf)
+		return -ENOMEM;
+	ssize_t n = h1_write_request_head(
+		x->obuf, cap, rq->method, rq->method_len, tp, tl,
+		rq->version_minor, rq->headers, rq->num_headers, skip, extra,
+		nextra);
+	if (n < 0)
+		return (int)n;
+	x->obuf_len = (uint32_t)n;
+	return 0;
+}
+
+/* Where the request goes: host and port to connect to, and what the flow
+ * records as the request's scheme/host/port/path. */
+static int route_request(struct shard *s, struct sess *x,
+			 const struct h1_request *rq, const char **chost,
+			 uint16_t *cport)
+{
+	const struct eng_mode *m = sess_mode(s, x);
+	struct capture *c = &x->cap;
+	struct flow_request *fr = &c->f.req;
+	const char *h = NULL;
+	size_t hl = 0;
+	uint16_t port = 80;
+	fr->scheme = RC_STR("http");
+	if (rq->form == H1_FORM_ABSOLUTE || rq->form == H1_FORM_AUTHORITY) {
+		h = rq->t.host;
+		hl = rq->t.host_len;
+		if (rq->t.port)
+			port = rq->t.port;
+		if (rq->t.scheme_len == 5 &&
+		    strncasecmp(rq->t.scheme, "https", 5) == 0) {
+			fr->scheme = RC_STR("https");
+			if (!rq->t.port)
+				port = 443;
+		}
+	} else if (rq->host_hdr && rq->host_hdr_len) {
+		/* Host: name[:port] or [v6]:port */
+		h = rq->host_hdr;
+		hl = rq->host_hdr_len;
+		const char *colon = memrchr(h, ':', hl);
+		const char *rb = memrchr(h, ']', hl);
+		if (colon && (!rb || colon > rb)) {
+			port = (uint16_t)strtoul(colon + 1, NULL, 10);
+			hl = (size_t)(colon - h);
+		}
+		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+			h++;
+			hl -= 2;
+		}
+	}
+	if (m->kind == FLOW_MODE_REVERSE) {
+		fr->scheme = (struct rc_str){m->scheme, (uint32_t)strlen(m->scheme)};
+		snprintf(c->url_host, sizeof(c->url_host), "%s", m->host);
+		fr->port = m->port;
+		*chost = m->host;
+		*cport = m->port;
+	} else {
+		if (!h || !hl || hl >= sizeof(c->url_host))
+			return RC_ENG_NO_HOST;
+		memcpy(c->url_host, h, hl);
+		c->url_host[hl] = 0;
+		fr->port = port;
+		if (m->kind == FLOW_MODE_UPSTREAM) {
+			*chost = m->host;
+			*cport = m->port;
+		} else {
+			*chost = c->url_host;
+			*cport = port;
+		}
+	}
+	fr->host = (struct rc_str){c->url_host, (uint32_t)strlen(c->url_host)};
+	if (m->kind == FLOW_MODE_REGULAR && fr->scheme.n == 5 &&
+	    rq->form != H1_FORM_AUTHORITY)
+		return -EPROTONOSUPPORT; /* https:// in absolute form: issue 3 */
+	return 0;
+}
+
+static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
+			    struct h1_request *rq)
+{
+	struct capture *c = &x->cap;
+	struct flow_request *fr = &c->f.req;
+	const char *head = x->c.in.p + x->c.in.rd;
+	if (!x->has_flow)
+		flow_begin(s, x, rc_wall_now());
+	if (capture_head(head, (size_t)hlen, rq->headers, rq->num_headers,
+			 &c->req_head, &c->req_hdrs) < 0) {
+		reply_error(s, x, 500, -ENOMEM, NULL);
+		return;
+	}
+	c->f.has_request = true;
+	fr->method = rebase(c->req_head, head, rq->method, rq->method_len);
+	fr->headers = c->req_hdrs;
+	fr->num_headers = (uint32_t)rq->num_headers;
+	fr->http_version = rq->version_minor ? RC_STR("HTTP/1.1")
+					     : RC_STR("HTTP/1.0");
+	if (rq->form == H1_FORM_ABSOLUTE)
+		fr->path = rq->t.path_len
+			? rebase(c->req_head, head, rq->t.path, rq->t.path_len)
+			: RC_STR("/");
+	else if (rq->form == H1_FORM_AUTHORITY)
+		fr->path = RC_STR("");
+	else
+		fr->path = rebase(c->req_head, head, rq->target, rq->target_len);
+
+	const char *chost = NULL;
+	uint16_t cport = 0;
+	int r = route_request(s, x, rq, &chost, &cport);
+	bool is_connect = method_is(rq, "CONNECT");
+	if (r == -EPROTONOSUPPORT) {
+		x->c.in.rd += (uint32_t)hlen;
+		reply_error(s, x, 501, RC_H1_BAD_TARGET,
+			    "https:// requests need TLS interception, not "
+			    "available yet; use CONNECT");
+		return;
+	}
+	if (r == 0 && is_connect && rq->form != H1_FORM_AUTHORITY)
+		r = RC_H1_BAD_TARGET;
+	if (r < 0) {
+		x->c.in.rd += (uint32_t)hlen;
+		reply_error(s, x, 400, r, NULL);
+		return;
+	}
+	if (!rq->keep_alive)
+		x->flags |= SF_CLIENT_CLOSE;
+	x->req_head_is_head = method_is(rq, "HEAD");
+	x->req_is_connect = is_connect;
+	if (is_connect) {
+		c->f.type = FLOW_TCP;
+		snprintf(c->tcp_host, sizeof(c->tcp_host), "%s", c->url_host);
+		c->f.tcp_host = (struct rc_str){c->tcp_host,
+						(uint32_t)strlen(c->tcp_host)};
+		c->f.tcp_port = fr->port;
+	}
+	/* In regular mode a CONNECT needs no head upstream; in upstream mode
+	 * the CONNECT itself goes to the next proxy. */
+	if (!is_connect || sess_mode(s, x)->kind == FLOW_MODE_UPSTREAM) {
+		r = build_upstream_head(s, x, rq, c->url_host, fr->port);
+		if (r < 0) {
+			x->c.in.rd += (uint32_t)hlen;
+			reply_error(s, x, 400, r, NULL);
+			return;
+		}
+	}
+	h1_body_init(&x->rqb, rq->body, rq->content_length);
+	x->c.in.rd += (uint32_t)hlen;
+	get_upstream(s, x, chost, cport);
+}
+
+static void parse_client_head(struct shard *s, struct sess *x)
+{
+	struct h1_request rq;
+	size_t err_off = 0;
+	uint32_t avail = rbuf_len(&x->c.in);
+	ssize_t r = h1_parse_request(x->c.in.p + x->c.in.rd, avail, 0, &rq,
+				     s->hdrs, SHARD_MAX_HEADERS, &err_off);
+	if (r > 0 && (size_t)r > s->cfg->max_header_size)
+		r = RC_H1_HEAD_TOO_LARGE;
+	if (r == 0 && avail > s->cfg->max_header_size)
+		r = RC_H1_HEAD_TOO_LARGE;
+	if (r > 0) {
+		on_request_head(s, x, r, &rq);
+		return;
+	}
+	if (r == 0) {
+		if (x->c.eof) {
+			/* closed mid-head: record what we know */
+			abort_flow(s, x, RC_ENG_CLIENT_CLOSED,
+				   FLOW_TERM_CLIENT_CLOSED);
+			return;
+		}
+		sess_arm_recv(s, x, false);
+		return;
+	}
+	char detail[64];
+	snprintf(detail, sizeof(detail), "at byte %zu", err_off);
+	x->c.in.rd = x->c.in.wr; /* the rest is unparseable */
+	reply_error(s, x, h1_status_for(r), (int)r, detail);
+}
+
+/* ---- pumps ---- */
+
+/* Forward what the decoder accepts of |src|'s buffer to the other side.
+ * Returns true when the message (or tunnel direction) has ended. */
+static void pump(struct shard *s, struct sess *x, bool from_upstream)
+{
+	struct side *src = from_upstream ? &x->u : &x->c;
+	struct side *dst = from_upstream ? &x->c : &x->u;
+	struct h1_body *b = from_upstream ? &x->rsb : &x->rqb;
+	struct capture *c = &x->cap;
+	if (src->sent_from_in || dst->send_armed)
+		return; /* a forward is in flight; on_sent continues */
+	if (b->done)
+		return;
+	uint32_t avail = rbuf_len(&src->in);
+	if (!avail) {
+		if (src->eof) {
+			int r = h1_body_eof(b);
+			if (r < 0) {
+				abort_flow(s, x,
+					   from_upstream ? RC_ENG_UPSTREAM_CLOSED
+							 : RC_ENG_CLIENT_CLOSED,
+					   from_upstream ? FLOW_TERM_UPSTREAM_CLOSED
+							 : FLOW_TERM_CLIENT_CLOSED);
+				return;
+			}
+			b->done = true;
+			if (x->rq == RQ_TUNNEL) {
+				if (dst->fd >= 0)
+					shutdown(dst->fd, SHUT_WR);
+				if (x->rqb.done && x->rsb.done) {
+					c->f.term = FLOW_TERM_OK;
+					flow_done(s, x);
+				}
+				return;
+			}
+			x->rs = RS_DONE;
+			c->f.resp.ts_end = rc_wall_now();
+			flow_done(s, x);
+			return;
+		}
+		sess_arm_recv(s, x, from_upstream);
+		return;
+	}
+	const char *p = src->in.p + src->in.rd;
+	size_t used = 0;
+	while (used < avail && !b->done) {
+		const char *data = NULL;
+		size_t dl = 0;
+		ssize_t n = h1_body_parse(b, p + used, avail - used, &data, &dl);
+		if (n < 0) {
+			abort_flow(s, x, (int)n,
+				   from_upstream ? FLOW_TERM_UPSTREAM_ERROR
+						 : FLOW_TERM_CLIENT_ERROR);
+			return;
+		}
+		if (dl && x->rq != RQ_TUNNEL) {
+			if (from_upstream)
+				capture_body(s, &c->f.resp.body, &c->resp_body,
+					     &c->resp_body_cap, data, dl);
+			else
+				capture_body(s, &c->f.req.body, &c->req_body,
+					     &c->req_body_cap, data, dl);
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	if (x->rq == RQ_TUNNEL) {
+		if (from_upstream)
+			c->f.bytes_down += used;
+		else
+			c->f.bytes_up += used;
+	}
+	if (!used) {
+		sess_arm_recv(s, x, from_upstream);
+		return;
+	}
+	src->sent_from_in = (uint32_t)used;
+	if (from_upstream)
+		x->csend_what = SW_FWD;
+	else
+		x->usend_what = SW_FWD;
+	sess_send(s, x, !from_upstream, p, (uint32_t)used);
+}
+
+static void request_body_done(struct shard *s, struct sess *x)
+{
+	x->rq = RQ_DONE;
+	x->cap.f.req.ts_end = rc_wall_now();
+	if (x->rs == RS_DONE)
+		flow_done(s, x);
+}
+
+static void on_response_head(struct shard *s, struct sess *x, ssize_t hlen,
+			     struct h1_response *rp)
+{
+	struct capture *c = &x->cap;
+	const char *head = x->u.in.p + x->u.in.rd;
+	if (rp->status >= 100 && rp->status < 200 && rp->status != 101) {
+		/* interim: forward, keep waiting for the final head */
+		x->u.sent_from_in = (uint32_t)hlen;
+		x->csend_what = SW_FWD;
+		x->resp_started = true;
+		sess_send(s, x, false, head, (uint32_t)hlen);
+		return;
+	}
+	free(c->resp_head);
+	free(c->resp_hdrs);
+	c->resp_head = NULL;
+	c->resp_hdrs = NULL;
+	if (capture_head(head, (size_t)hlen, rp->headers, rp->num_headers,
+			 &c->resp_head, &c->resp_hdrs) < 0) {
+		abort_flow(s, x, -ENOMEM, FLOW_TERM_UPSTREAM_ERROR);
+		return;
+	}
+	struct flow_response *fr = &c->f.resp;
+	c->f.has_response = true;
+	fr->status = (uint16_t)rp->status;
+	fr->reason = rebase(c->resp_head, head, rp->reason, rp->reason_len);
+	fr->http_version = rp->version_minor ? RC_STR("HTTP/1.1")
+					     : RC_STR("HTTP/1.0");
+	fr->headers = c->resp_hdrs;
+	fr->num_headers = (uint32_t)rp->num_headers;
+	fr->ts_start = rc_wall_now();
+	const char *m = x->req_head_is_head ? "HEAD" : "GET";
+	x->rs_kind = h1_response_body_kind(rp, m, strlen(m));
+	if (rp->status == 101) {
+		/* Protocol switch (WebSocket and friends): relay raw bytes
+		 * both ways until either side closes. */
+		x->rs_kind = H1_BODY_CLOSE;
+		x->switching = true;
+	}
+	if (!rp->keep_alive || x->rs_kind == H1_BODY_CLOSE)
+		x->flags |= SF_UP_NOREUSE;
+	if (x->rs_kind == H1_BODY_CLOSE)
+		x->flags |= SF_CLIENT_CLOSE;
+	h1_body_init(&x->rsb, x->rs_kind, rp->content_length);
+	x->rs = RS_BODY;
+	x->u.sent_from_in = (uint32_t)hlen;
+	x->csend_what = SW_FWD;
+	x->resp_started = true;
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	sess_send(s, x, false, head, (uint32_t)hlen);
+}
+
+static void retry_upstream(struct shard *s, struct sess *x)
+{
+	/* A kept-alive connection the server had closed: one fresh try. */
+	x->flags |= SF_RETRIED;
+	x->flags &= ~SF_UP_REUSED;
+	close(x->u.fd);
+	x->u.fd = -1;
+	x->u.eof = false;
+	x->u.in.rd = x->u.in.wr = 0;
+	x->rq = RQ_UPSTREAM;
+	x->rs = RS_NONE;
+	h1_body_init(&x->rqb, H1_BODY_NONE, 0);
+	set_deadline(s, x, s->cfg->connect_timeout_ms);
+	x->cap.f.server.ts_start = rc_wall_now();
+	x->flags |= SF_IN_DNS;
+	dns_resolve(s, x, x->up_host, x->up_port);
+}
+
+static void parse_upstream_head(struct shard *s, struct sess *x)
+{
+	struct h1_response rp;
+	size_t err_off = 0;
+	uint32_t avail = rbuf_len(&x->u.in);
+	if (!avail) {
+		if (x->u.eof) {
+			if ((x->flags & SF_UP_REUSED) &&
+			    !(x->flags & SF_RETRIED) && x->rq == RQ_DONE &&
+			    x->rqb.total == 0 && !x->resp_started) {
+				retry_upstream(s, x);
+				return;
+			}
+			reply_error(s, x, 502, RC_ENG_UPSTREAM_CLOSED, NULL);
+			return;
+		}
+		sess_arm_recv(s, x, true);
+		return;
+	}
+	ssize_t r = h1_parse_response(x->u.in.p + x->u.in.rd, avail, 0, &rp,
+				      s->hdrs, SHARD_MAX_HEADERS, &err_off);
+	if (r == 0 && avail > s->cfg->max_header_size)
+		r = RC_H1_HEAD_TOO_LARGE;
+	if (r > 0) {
+		on_response_head(s, x, r, &rp);
+		return;
+	}
+	if (r == 0) {
+		if (x->u.eof) {
+			reply_error(s, x, 502, RC_ENG_UPSTREAM_CLOSED,
+				    "inside the response head");
+			return;
+		}
+		sess_arm_recv(s, x, true);
+		return;
+	}
+	char detail[96];
+	snprintf(detail, sizeof(detail), "%s at byte %zu", rc_strerror((int)r),
+		 err_off);
+	reply_error(s, x, 502, RC_ENG_UPSTREAM_BAD_RESPONSE, detail);
+}
+
+static void client_process(struct shard *s, struct sess *x)
+{
+	if (x->flags & (SF_CLOSING | SF_PARKED))
+		return;
+	switch (x->rq) {
+	case RQ_IDLE:
+	case RQ_HEAD:
+		if (!rbuf_len(&x->c.in)) {
+			if (x->c.eof) {
+				sess_close(s, x);
+				return;
+			}
+			if (x->rq == RQ_IDLE)
+				rbuf_trim(&x->c.in);
+			sess_arm_recv(s, x, false);
+			return;
+		}
+		if (x->rq == RQ_IDLE) {
+			x->rq = RQ_HEAD;
+			flow_begin(s, x, rc_wall_now());
+			set_deadline(s, x, s->cfg->header_timeout_ms);
+		}
+		parse_client_head(s, x);
+		return;
+	case RQ_BODY:
+	case RQ_TUNNEL:
+		pump(s, x, false);
+		if (x->rq == RQ_BODY && x->rqb.done && !x->c.sent_from_in)
+			request_body_done(s, x);
+		return;
+	case RQ_DONE:
+		if (x->c.eof && !rbuf_len(&x->c.in))
+			x->flags |= SF_CLIENT_CLOSE; /* half-closed after request */
+		return;
+	default:
+		return;
+	}
+}
+
+static void upstream_process(struct shard *s, struct sess *x)
+{
+	if (x->flags & (SF_CLOSING | SF_PARKED))
+		return;
+	switch (x->rs) {
+	case RS_HEAD:
+		if (x->u.sent_from_in)
+			return; /* a 1xx is being forwarded */
+		parse_upstream_head(s, x);
+		return;
+	case RS_BODY:
+	case RS_TUNNEL:
+		pump(s, x, true);
+		return;
+	default:
+		if (x->u.eof && x->u.fd >= 0)
+			x->flags |= SF_UP_NOREUSE;
+		return;
+	}
+}
+
+/* ---- events from shard.c ---- */
+
+void session_on_recv(struct shard *s, struct sess *x, bool upstream,
+		     const char *data, int res)
+{
+	struct side *sd = upstream ? &x->u : &x->c;
+	x->last_active = s->now;
+	if (res > 0) {
+		uint32_t limit = s->cfg->max_header_size + 2 * SHARD_BUF_SIZE;
+		if (rbuf_append(&sd->in, data, (uint32_t)res, limit) < 0) {
+			if (upstream)
+				reply_error(s, x, 502, RC_H1_HEAD_TOO_LARGE,
+					    "response head");
+			else
+				reply_error(s, x, 431, RC_H1_HEAD_TOO_LARGE,
+					    NULL);
+			return;
+		}
+		if (x->rs == RS_BODY || x->rq == RQ_BODY || x->rq == RQ_TUNNEL)
+			set_deadline(s, x, s->cfg->idle_timeout_ms);
+	} else {
+		sd->eof = true;
+		if (res < 0)
+			sd->err = res;
+	}
+	if (upstream)
+		upstream_process(s, x);
+	else
+		client_process(s, x);
+}
+
+static void start_tunnel(struct shard *s, struct sess *x)
+{
+	x->rq = RQ_TUNNEL;
+	x->rs = RS_TUNNEL;
+	h1_body_init(&x->rqb, H1_BODY_CLOSE, 0);
+	h1_body_init(&x->rsb, H1_BODY_CLOSE, 0);
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	pump(s, x, false);
+	if (!(x->flags & SF_CLOSING))
+		pump(s, x, true);
+}
+
+void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
+{
+	x->last_active = s->now;
+	if (to_upstream) {
+		int what = x->usend_what;
+		x->usend_what = SW_NONE;
+		if (what == SW_OWN) {
+			/* our request head is out */
+			if (x->req_is_connect) { /* upstream mode CONNECT */
+				start_tunnel(s, x);
+				return;
+			}
+			x->rq = RQ_BODY;
+			set_deadline(s, x, s->cfg->response_timeout_ms);
+		} else {
+			x->c.in.rd += x->c.sent_from_in;
+			x->c.sent_from_in = 0;
+		}
+		if (x->rq == RQ_BODY && x->rqb.done) {
+			request_body_done(s, x);
+			return;
+		}
+		client_process(s, x);
+		return;
+	}
+	int what = x->csend_what;
+	x->csend_what = SW_NONE;
+	if (what == SW_OWN) {
+		if (x->flags & SF_ERR_REPLY) {
+			flow_done(s, x);
+			return;
+		}
+		/* "200 Connection established" is out: relay both ways */
+		start_tunnel(s, x);
+		return;
+	}
+	x->u.in.rd += x->u.sent_from_in;
+	x->u.sent_from_in = 0;
+	if (x->rs == RS_BODY && x->switching) {
+		x->switching = false;
+		x->rq = RQ_TUNNEL;
+		x->rs = RS_TUNNEL;
+		h1_body_init(&x->rqb, H1_BODY_CLOSE, 0);
+		start_tunnel(s, x);
+		return;
+	}
+	if (x->rs == RS_BODY && x->rsb.done) {
+		x->rs = RS_DONE;
+		x->cap.f.resp.ts_end = rc_wall_now();
+		if (x->rq != RQ_DONE) {
+			/* answered before the request was complete */
+			x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+			if (x->rq == RQ_BODY && !x->u.send_armed)
+				x->rq = RQ_DONE;
+			if (x->rq != RQ_DONE && !x->u.send_armed) {
+				flow_done(s, x);
+				return;
+			}
+			if (x->u.send_armed)
+				return; /* flow_done after that send */
+		}
+		flow_done(s, x);
+		return;
+	}
+	upstream_process(s, x);
+}
+
+void session_on_connect(struct shard *s, struct sess *x, int res)
+{
+	struct capture *c = &x->cap;
+	if (res < 0) {
+		int code = res == -ETIMEDOUT ? RC_ENG_UPSTREAM_TIMEOUT
+					     : RC_ENG_UPSTREAM_REFUSED;
+		char detail[320];
+		snprintf(detail, sizeof(detail), "%s:%u (%s)", x->up_host,
+			 x->up_port, strerror(-res));
+		close(x->u.fd);
+		x->u.fd = -1;
+		reply_error(s, x, code == RC_ENG_UPSTREAM_TIMEOUT ? 504 : 502,
+			    code, detail);
+		return;
+	}
+	if (!(x->flags & SF_UP_REUSED))
+		atomic_fetch_add_explicit(&s->st.upstream_connects, 1,
+					  memory_order_relaxed);
+	c->f.has_server = true;
+	if (!c->f.server.ts_start)
+		c->f.server.ts_start = rc_wall_now();
+	c->f.server.ts_setup = rc_wall_now();
+	endpoint_from(&c->f.server.peer, &x->up_addr);
+	if (x->flags & SF_UP_REUSED) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getpeername(x->u.fd, (struct sockaddr *)&ss, &sl) == 0) {
+			x->up_addr = ss;
+			endpoint_from(&c->f.server.peer, &ss);
+		}
+	}
+	local_endpoint(&c->f.server.local, x->u.fd);
+	x->rs = x->req_is_connect ? RS_NONE : RS_HEAD;
+	if (x->req_is_connect && sess_mode(s, x)->kind != FLOW_MODE_UPSTREAM) {
+		x->csend_what = SW_OWN;
+		x->resp_started = true;
+		sess_send(s, x, false, connect_ok, sizeof(connect_ok) - 1);
+		return;
+	}
+	set_deadline(s, x, s->cfg->response_timeout_ms);
+	x->usend_what = SW_OWN;
+	sess_send(s, x, true, x->obuf, x->obuf_len);
+	if (!x->req_is_connect)
+		sess_arm_recv(s, x, true);
+}
+
+void session_on_resolved(struct shard *s, struct sess *x, int err,
+			 const struct sockaddr *sa, socklen_t salen)
+{
+	x->flags &= ~SF_IN_DNS;
+	if (err) {
+		char detail[300];
+		snprintf(detail, sizeof(detail), "%s", x->up_host);
+		reply_error(s, x, 502, RC_ENG_RESOLVE_FAILED, detail);
+		return;
+	}
+	memcpy(&x->up_addr, sa, salen);
+	upstream_connect(s, x, sa, salen);
+}
+
+void session_on_timeout(struct shard *s, struct sess *x)
+{
+	x->deadline = 0;
+	switch (x->rq) {
+	case RQ_IDLE:
+		sess_close(s, x); /* keep-alive idle: nothing to record */
+		return;
+	case RQ_HEAD:
+		reply_error(s, x, 408, RC_ENG_HEADER_TIMEOUT, NULL);
+		return;
+	case RQ_UPSTREAM:
+		if (x->u.fd >= 0)
+			shutdown(x->u.fd, SHUT_RDWR);
+		x->flags |= SF_UP_NOREUSE;
+		reply_error(s, x, 504, RC_ENG_UPSTREAM_TIMEOUT,
+			    "connect timed out");
+		return;
+	default:
+		break;
+	}
+	if (x->rs == RS_HEAD && !x->resp_started) {
+		x->flags |= SF_UP_NOREUSE;
+		reply_error(s, x, 504, RC_ENG_UPSTREAM_TIMEOUT,
+			    "no response in time");
+		return;
+	}
+	abort_flow(s, x, RC_ENG_CLIENT_TIMEOUT, FLOW_TERM_CLIENT_TIMEOUT);
+}
+
+void session_on_shutdown(struct shard *s, struct sess *x, bool hard)
+{
+	if (x->flags & SF_PARKED)
+		return; /* the record is written; flow_done closes it */
+	if (x->rq == RQ_IDLE && !rbuf_len(&x->c.in)) {
+		sess_close(s, x);
+		return;
+	}
+	if (!hard)
+		return; /* in flight: let it finish within the grace period */
+	abort_flow(s, x, RC_ENG_SHUTDOWN, FLOW_TERM_PROXY_SHUTDOWN);
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/* Engine internals shared by the shard loop (shard.c), the HTTP/1 session
+ * machine (session.c) and the upstream side (upstream.c). Not public. */
+#ifndef RC_ENGINE_SHARD_H
+#define RC_ENGINE_SHARD_H
+
+#include <ares.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "engine/eng.h"
+#include "proto/h1.h"
+
+/* ---- user_data: op (8 bits) | generation (24 bits) | slot (32 bits) ---- */
+enum op {
+	OP_ACCEPT,     /* multishot accept; slot = listener index */
+	OP_CRECV,      /* client recv (buffer select) */
+	OP_CSEND,      /* client send */
+	OP_URECV,      /* upstream recv (buffer select) */
+	OP_USEND,      /* upstream send */
+	OP_CONNECT,    /* upstream connect */
+	OP_CANCEL,     /* cancel_fd issued while closing a session */
+	OP_TICK,       /* the shard's periodic timer */
+	OP_WAKE,       /* eventfd read: shutdown requested */
+	OP_POOLPOLL,   /* POLLIN on an idle pooled upstream; slot = pool idx */
+	OP_DNSPOLL,    /* poll on a c-ares socket; slot = dns watch idx */
+	OP_IGNORE,     /* completions nobody waits for */
+	OP_COUNT
+};
+const char *op_str(enum op op);
+
+static inline uint64_t ud_make(enum op op, uint32_t gen, uint32_t slot)
+{
+	return ((uint64_t)op << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+}
+static inline enum op ud_op(uint64_t ud) { return (enum op)(ud >> 56); }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
+
+/* ---- a growable byte buffer: unprocessed data is [rd, wr) ---- */
+struct rbuf {
+	char *p; /* owned; NULL until first use, freed when idle */
+	uint32_t cap, rd, wr;
+};
+
+/* ---- request / response pumps ---- */
+enum rq_state {
+	RQ_IDLE,       /* waiting for the first byte of a request head */
+	RQ_HEAD,       /* reading a request head */
+	RQ_UPSTREAM,   /* head parsed, waiting for the upstream connection */
+	RQ_BODY,       /* streaming the request body */
+	RQ_DONE,       /* request fully sent */
+	RQ_TUNNEL,     /* CONNECT: raw bytes client -> upstream */
+	RQ_STATE_COUNT
+};
+enum rs_state {
+	RS_NONE,   /* no request in flight */
+	RS_HEAD,   /* waiting for / reading a response head */
+	RS_BODY,   /* streaming the response body */
+	RS_DONE,   /* response fully sent */
+	RS_TUNNEL, /* CONNECT: raw bytes upstream -> client */
+	RS_STATE_COUNT
+};
+const char *rq_state_str(enum rq_state s);
+const char *rs_state_str(enum rs_state s);
+
+/* What is captured of the flow in progress. Owned by the session; every
+ * pointer in |f| points into these buffers (or into string literals). */
+struct capture {
+	struct flow f;
+	char *req_head;              /* copy of the request head bytes */
+	struct flow_header *req_hdrs;
+	char *resp_head;
+	struct flow_header *resp_hdrs;
+	uint8_t *req_body, *resp_body; /* captured payload, up to the limit */
+	uint32_t req_body_cap, resp_body_cap;
+	char url_host[256];
+	char err_msg[200];
+	char tcp_host[256];
+};
+
+/* One side of a session: a socket and the bytes read from it. */
+struct side {
+	int fd;           /* -1 when closed */
+	struct rbuf in;
+	bool recv_armed;
+	bool eof;         /* peer closed its sending side */
+	bool nobuf;       /* recv found no provided buffer; re-arm soon */
+	int err;          /* errno that ended the side, 0 for a clean EOF */
+	bool send_armed;
+	const char *sendp; /* bytes in flight to this side's fd */
+	uint32_t sendlen;
+	uint32_t sent_from_in; /* bytes of |in| (from rd) being sent to the other side */
+};
+
+enum sess_flag {
+	SF_CLOSING = 1u << 0,  /* tearing down; waiting for inflight == 0 */
+	SF_CLIENT_CLOSE = 1u << 1, /* close the client after this response */
+	SF_UP_REUSED = 1u << 2, /* upstream came from the pool / last request */
+	SF_UP_NOREUSE = 1u << 3, /* upstream must not be kept alive */
+	SF_PARKED = 1u << 4,   /* flow waits for ring space */
+	SF_ERR_REPLY = 1u << 5, /* sending our own error response, then close */
+	SF_RETRIED = 1u << 6,
+	SF_IN_DNS = 1u << 7,   /* a resolve callback is pending */
+};
+
+struct sess {
+	uint32_t gen;
+	uint32_t inflight;     /* SQEs submitted and not completed */
+	uint32_t flags;
+	uint8_t listener;      /* index into shard->listeners */
+	enum rq_state rq;
+	enum rs_state rs;
+	struct side c, u;
+	struct sockaddr_storage caddr;
+	/* upstream identity: host:port we connected to */
+	char up_host[256];
+	uint16_t up_port;
+	struct sockaddr_storage up_addr;
+	socklen_t up_addrlen;
+	/* request in progress */
+	char *obuf;            /* our rewritten request head (or error reply) */
+	uint32_t obuf_len;
+	struct h1_body rqb, rsb; /* body decoders */
+	enum h1_body_kind rs_kind;
+	bool req_head_is_head; /* HEAD request: response has no body */
+	bool req_is_connect;   /* CONNECT: a tunnel once connected */
+	bool switching;        /* 101 forwarded: becomes a tunnel */
+	uint8_t csend_what, usend_what; /* what the send in flight carries */
+	double c_ts_start;     /* client accepted (wall clock) */
+	bool has_flow;
+	bool resp_started;     /* some response bytes went to the client */
+	int err;               /* error that ends the flow */
+	uint64_t deadline;     /* monotonic ms, 0 = none */
+	uint64_t last_active;
+	struct capture cap;
+	struct sess *next, *prev; /* shard's active list */
+	struct sess *park_next;
+};
+
+struct listener {
+	int fd;
+	const struct eng_mode *mode;
+	uint16_t port;
+	bool armed;
+};
+
+/* An idle kept-alive upstream connection. */
+struct pool_ent {
+	uint32_t gen;
+	int fd;              /* -1: free */
+	bool polling;        /* POLL_ADD in flight */
+	bool taken;          /* removed from pool, poll completion pending */
+	char host[256];
+	uint16_t port;
+	uint64_t since;
+};
+
+/* A c-ares socket we poll for. */
+struct dns_watch {
+	uint32_t gen;
+	int fd;              /* -1: free */
+	bool want_r, want_w;
+	bool armed;
+};
+
+struct dns_cache_ent {
+	char host[256];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint64_t expires;    /* monotonic ms */
+	int err;             /* negative cache */
+};
+
+struct shard_stats {
+	_Atomic uint64_t flows, flow_errors, captured, dropped, ring_waits;
+	_Atomic uint64_t conns_open, conns_total, refused, bytes_in, bytes_out;
+	_Atomic uint64_t upstream_reused, upstream_connects;
+};
+
+#define SHARD_BUF_SIZE 16384u
+#define SHARD_NBUFS 1024u
+#define SHARD_BGID 1
+#define SHARD_MAX_HEADERS 128
+#define SHARD_DNS_WATCH 16
+#define SHARD_DNS_CACHE 256
+
+struct shard {
+	unsigned id;
+	const struct eng_config *cfg;
+	struct io_uring ring;
+	pthread_t thread;
+	int wake_fd;            /* eventfd: shutdown */
+	uint64_t wake_val;
+	struct listener listeners[ENG_MAX_MODES];
+	unsigned nlisteners;
+	/* provided buffers for recv */
+	struct io_uring_buf_ring *br;
+	char *bufs;
+	/* session slab */
+	struct sess *sess;
+	uint32_t nsess, max_sess, *free_idx, nfree;
+	struct sess *active;    /* list of live sessions (timers, shutdown) */
+	struct sess *parked;    /* flows waiting for ring space */
+	struct sess *nobuf;     /* recv got ENOBUFS; re-arm after the batch */
+	/* upstream pool */
+	struct pool_ent *pool;
+	uint32_t npool;
+	/* dns */
+	ares_channel ares;
+	struct dns_watch dns[SHARD_DNS_WATCH];
+	struct dns_cache_ent dcache[SHARD_DNS_CACHE];
+	/* capture */
+	struct frq *frq;
+	struct h1_header hdrs[SHARD_MAX_HEADERS]; /* parse scratch */
+	/* shutdown */
+	atomic_bool stop_req;
+	bool stopping;
+	uint64_t grace_deadline;
+	uint64_t now;           /* monotonic ms, refreshed per batch */
+	bool tick_fast;
+	bool exited;            /* shard thread is gone: no more SQEs */
+	bool defer_taskrun;     /* ring has SINGLE_ISSUER|DEFER_TASKRUN */
+	struct shard_stats st;
+};
+
+/* shard.c */
+struct io_uring_sqe *shard_sqe(struct shard *s) NONNULL(1);
+void sess_arm_recv(struct shard *s, struct sess *x, bool upstream) NONNULL(1, 2);
+void sess_send(struct shard *s, struct sess *x, bool to_upstream,
+	       const char *p, uint32_t len) NONNULL(1, 2, 4);
+void sess_close(struct shard *s, struct sess *x) NONNULL(1, 2);
+static inline uint32_t sess_idx(const struct shard *s, const struct sess *x)
+{
+	return (uint32_t)(x - s->sess);
+}
+
+/* session.c: the HTTP/1 proxy state machine */
+void session_start(struct shard *s, struct sess *x) NONNULL(1, 2);
+void session_on_recv(struct shard *s, struct sess *x, bool upstream,
+		     const char *data, int res) NONNULL(1, 2);
+void session_on_sent(struct shard *s, struct sess *x, bool upstream)
+	NONNULL(1, 2);
+void session_on_connect(struct shard *s, struct sess *x, int res)
+	NONNULL(1, 2);
+void session_on_resolved(struct shard *s, struct sess *x, int err,
+			 const struct sockaddr *sa, socklen_t salen)
+	NONNULL(1, 2);
+void session_on_timeout(struct shard *s, struct sess *x) NONNULL(1, 2);
+void session_on_shutdown(struct shard *s, struct sess *x, bool hard)
+	NONNULL(1, 2);
+void session_retry_parked(struct shard *s, struct sess *x) NONNULL(1, 2);
+void session_free_capture(struct sess *x) NONNULL(1);
+
+/* upstream.c: resolve, connect, keep-alive pool */
+int dns_init(struct shard *s) NONNULL(1);
+void dns_destroy(struct shard *s) NONNULL(1);
+void dns_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
+	NONNULL(1);
+void dns_tick(struct shard *s) NONNULL(1);
+/* Resolve |host| for |x|; calls session_on_resolved() later or right
+ * away (cache hit, IP literal). */
+void dns_resolve(struct shard *s, struct sess *x, const char *host,
+		 uint16_t port) NONNULL(1, 2, 3);
+/* Start a non-blocking connect of x->u to |sa|. */
+void upstream_connect(struct shard *s, struct sess *x,
+		      const struct sockaddr *sa, socklen_t salen)
+	NONNULL(1, 2, 3);
+/* Take an idle connection to host:port from the pool; returns fd or -1. */
+int pool_take(struct shard *s, const char *host, uint16_t port) NONNULL(1, 2);
+/* Give |fd| (idle, response fully read) to the pool or close it. */
+void pool_put(struct shard *s, int fd, const char *host, uint16_t port)
+	NONNULL(1, 3);
+void pool_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
+	NONNULL(1);
+void pool_close_all(struct shard *s) NONNULL(1);
+
+#endif
