@@ -26,6 +26,7 @@ struct flowlog_stats {
 	uint64_t records; /* records taken out of the rings */
 	uint64_t bytes;   /* bytes written to the file (framing included) */
 	int error;        /* first write error (negative errno), 0 if none */
+	uint64_t dropped; /* records taken but not written (after an error) */
 };
 
 struct flowlog_writer;
@@ -56,7 +57,7 @@ struct flowlog_reader;
 int flowlog_open(struct flowlog_reader **out, const char *path)
 	WUNRES NONNULL(1, 2);
 
-/* Next record: *buf/*len point into reader memory valid until the next
+/* Next record: *buf and *len point into reader memory valid until the next
  * call. Returns 1 for a record, 0 at a clean end of file, RC_SINK_TRUNCATED
  * when the file ends inside a record (kill -9 mid-write: everything before
  * was returned intact), RC_SINK_CORRUPT for a bad checksum or length. */
