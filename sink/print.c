@@ -435,11 +435,14 @@ void flow_print_json(FILE *out, const struct flow *f)
 	if (f->has_error) {
 		fprintf(out, ",\"error\":{\"code\":%d,\"name\":\"%s\",\"msg\":",
 			(int)f->err.code, rc_errname(f->err.code));
-		if (f->err.msg.n)
+		if (f->err.msg.n) {
 			json_str(out, f->err.msg);
-		else
-			json_bytes(out, rc_strerror(f->err.code),
-				   strlen(rc_strerror(f->err.code)));
+		} else {
+			/* one call: glibc may reuse strerror's buffer */
+			const char *m = rc_strerror(f->err.code);
+
+			json_bytes(out, m, strlen(m));
+		}
 		fputc(',', out);
 		json_num(out, "ts", f->err.ts);
 		fputc('}', out);
