@@ -706,61 +706,32 @@ static void parse_client_head(struct shard *s, struct sess *x)
 
 /* ---- pumps ---- */
 
-/* Forward what the decoder accepts of |src|'s buffer to the other side.
- * Returns true when the message (or tunnel direction) has ended. */
-static void pump(struct shard *s, struct sess *x, bool from_upstream)
+enum { SW_Q = SW_OWN + 1 };
+
+static bool in_body(const struct sess *x, bool upstream)
 {
-	struct side *src = from_upstream ? &x->u : &x->c;
-	struct side *dst = from_upstream ? &x->c : &x->u;
+	if (upstream)
+		return (x->rs == RS_BODY && !x->switching) || x->rs == RS_TUNNEL;
+	return x->rq == RQ_BODY || x->rq == RQ_TUNNEL;
+}
+
+/* Run the body decoder over raw bytes from one side: capture the payload,
+ * count tunnel bytes. Returns how many of the |avail| bytes belong to the
+ * current message (the rest starts the next one), or a negative code. */
+static ssize_t body_take(struct shard *s, struct sess *x, bool from_upstream,
+			 const char *p, size_t avail)
+{
 	struct h1_body *b = from_upstream ? &x->rsb : &x->rqb;
 	struct capture *c = &x->cap;
-	if (src->sent_from_in || dst->send_armed)
-		return; /* a forward is in flight; on_sent continues */
-	if (b->done)
-		return;
-	uint32_t avail = rbuf_len(&src->in);
-	if (!avail) {
-		if (src->eof) {
-			int r = h1_body_eof(b);
-			if (r < 0) {
-				abort_flow(s, x,
-					   from_upstream ? RC_ENG_UPSTREAM_CLOSED
-							 : RC_ENG_CLIENT_CLOSED,
-					   from_upstream ? FLOW_TERM_UPSTREAM_CLOSED
-							 : FLOW_TERM_CLIENT_CLOSED);
-				return;
-			}
-			b->done = true;
-			if (x->rq == RQ_TUNNEL) {
-				if (dst->fd >= 0)
-					shutdown(dst->fd, SHUT_WR);
-				if (x->rqb.done && x->rsb.done) {
-					c->f.term = FLOW_TERM_OK;
-					flow_done(s, x);
-				}
-				return;
-			}
-			x->rs = RS_DONE;
-			c->f.resp.ts_end = rc_wall_now();
-			flow_done(s, x);
-			return;
-		}
-		sess_arm_recv(s, x, from_upstream);
-		return;
-	}
-	const char *p = src->in.p + src->in.rd;
+	bool tunnel = x->rq == RQ_TUNNEL;
 	size_t used = 0;
 	while (used < avail && !b->done) {
 		const char *data = NULL;
 		size_t dl = 0;
 		ssize_t n = h1_body_parse(b, p + used, avail - used, &data, &dl);
-		if (n < 0) {
-			abort_flow(s, x, (int)n,
-				   from_upstream ? FLOW_TERM_UPSTREAM_ERROR
-						 : FLOW_TERM_CLIENT_ERROR);
-			return;
-		}
-		if (dl && x->rq != RQ_TUNNEL) {
+		if (n < 0)
+			return n;
+		if (dl && !tunnel) {
 			if (from_upstream)
 				capture_body(s, &c->f.resp.body, &c->resp_body,
 					     &c->resp_body_cap, data, dl);
@@ -772,22 +743,13 @@ static void pump(struct shard *s, struct sess *x, bool from_upstream)
 			break;
 		used += (size_t)n;
 	}
-	if (x->rq == RQ_TUNNEL) {
+	if (tunnel) {
 		if (from_upstream)
 			c->f.bytes_down += used;
 		else
 			c->f.bytes_up += used;
 	}
-	if (!used) {
-		sess_arm_recv(s, x, from_upstream);
-		return;
-	}
-	src->sent_from_in = (uint32_t)used;
-	if (from_upstream)
-		x->csend_what = SW_FWD;
-	else
-		x->usend_what = SW_FWD;
-	sess_send(s, x, !from_upstream, p, (uint32_t)used);
+	return (ssize_t)used;
 }
 
 static void request_body_done(struct shard *s, struct sess *x)
@@ -796,6 +758,134 @@ static void request_body_done(struct shard *s, struct sess *x)
 	x->cap.f.req.ts_end = rc_wall_now();
 	if (x->rs == RS_DONE)
 		flow_done(s, x);
+}
+
+static void response_done(struct shard *s, struct sess *x)
+{
+	x->rs = RS_DONE;
+	x->cap.f.resp.ts_end = rc_wall_now();
+	if (x->rq != RQ_DONE) {
+		/* Answered before the request was complete (an early 413,
+		 * say): the connection cannot be reused either way. */
+		x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+	}
+	flow_done(s, x);
+}
+
+/* Everything of one direction's message has been forwarded. */
+static void direction_done(struct shard *s, struct sess *x, bool from_upstream)
+{
+	struct side *dst = from_upstream ? &x->c : &x->u;
+	if (x->rq == RQ_TUNNEL) {
+		if (dst->fd >= 0 && !dst->shut_wr) {
+			shutdown(dst->fd, SHUT_WR);
+			dst->shut_wr = true;
+		}
+		if (x->rqb.done && x->rsb.done && x->c.shut_wr && x->u.shut_wr) {
+			x->cap.f.term = FLOW_TERM_OK;
+			flow_done(s, x);
+		}
+		return;
+	}
+	if (from_upstream && x->rs == RS_BODY)
+		response_done(s, x);
+	else if (!from_upstream && x->rq == RQ_BODY)
+		request_body_done(s, x);
+}
+
+/* Move one direction forward: send what is queued or buffered, finish the
+ * message when all of it is out, or ask for more bytes. */
+static void pump(struct shard *s, struct sess *x, bool from_upstream)
+{
+	struct side *src = from_upstream ? &x->u : &x->c;
+	struct side *dst = from_upstream ? &x->c : &x->u;
+	struct h1_body *b = from_upstream ? &x->rsb : &x->rqb;
+	if (dst->send_armed || src->sent_from_in || (x->flags & SF_CLOSING))
+		return; /* a forward is in flight; on_sent continues */
+	if (src->qn) {
+		struct chunk *ch = &src->q[src->qhead];
+		if (from_upstream)
+			x->csend_what = SW_Q;
+		else
+			x->usend_what = SW_Q;
+		sess_send(s, x, !from_upstream, shard_buf(s, ch->bid) + ch->off,
+			  ch->len);
+		/* keep reading while the send is out */
+		if (!b->done && src->qn < SIDE_QN && !rbuf_len(&src->in))
+			sess_arm_recv(s, x, from_upstream);
+		return;
+	}
+	uint32_t avail = rbuf_len(&src->in);
+	if (avail && !b->done) {
+		const char *p = src->in.p + src->in.rd;
+		ssize_t used = body_take(s, x, from_upstream, p, avail);
+		if (used < 0) {
+			abort_flow(s, x, (int)used,
+				   from_upstream ? FLOW_TERM_UPSTREAM_ERROR
+						 : FLOW_TERM_CLIENT_ERROR);
+			return;
+		}
+		if (used > 0) {
+			src->sent_from_in = (uint32_t)used;
+			if (from_upstream)
+				x->csend_what = SW_FWD;
+			else
+				x->usend_what = SW_FWD;
+			sess_send(s, x, !from_upstream, p, (uint32_t)used);
+			return;
+		}
+	}
+	if (b->done) {
+		direction_done(s, x, from_upstream);
+		return;
+	}
+	if (src->eof) {
+		if (h1_body_eof(b) < 0) {
+			abort_flow(s, x,
+				   from_upstream ? RC_ENG_UPSTREAM_CLOSED
+						 : RC_ENG_CLIENT_CLOSED,
+				   from_upstream ? FLOW_TERM_UPSTREAM_CLOSED
+						 : FLOW_TERM_CLIENT_CLOSED);
+			return;
+		}
+		b->done = true;
+		direction_done(s, x, from_upstream);
+		return;
+	}
+	sess_arm_recv(s, x, from_upstream);
+}
+
+/* A body buffer arrived with nothing ahead of it: decode it in place and
+ * queue it for sending without copying. Returns true if queued. */
+static bool recv_zero_copy(struct shard *s, struct sess *x, bool upstream,
+			   const char *data, int res, int bid)
+{
+	struct side *sd = upstream ? &x->u : &x->c;
+	struct h1_body *b = upstream ? &x->rsb : &x->rqb;
+	ssize_t used = body_take(s, x, upstream, data, (size_t)res);
+	if (used < 0) {
+		abort_flow(s, x, (int)used,
+			   upstream ? FLOW_TERM_UPSTREAM_ERROR
+				    : FLOW_TERM_CLIENT_ERROR);
+		return false;
+	}
+	if (used < res) {
+		/* the next message starts here: keep it for the head parser */
+		if (rbuf_append(&sd->in, data + used, (uint32_t)(res - used),
+				s->cfg->max_header_size + 2 * SHARD_BUF_SIZE) < 0) {
+			abort_flow(s, x, -ENOMEM, FLOW_TERM_CLIENT_ERROR);
+			return false;
+		}
+	}
+	if (used > 0) {
+		unsigned slot = (sd->qhead + sd->qn) % SIDE_QN;
+		sd->q[slot] = (struct chunk){(uint16_t)bid, 0, (uint32_t)used};
+		sd->qn++;
+	}
+	if (!b->done && sd->qn < SIDE_QN)
+		sess_arm_recv(s, x, upstream);
+	pump(s, x, upstream);
+	return used > 0;
 }
 
 static void on_response_head(struct shard *s, struct sess *x, ssize_t hlen,
@@ -937,8 +1027,6 @@ static void client_process(struct shard *s, struct sess *x)
 	case RQ_BODY:
 	case RQ_TUNNEL:
 		pump(s, x, false);
-		if (x->rq == RQ_BODY && x->rqb.done && !x->c.sent_from_in)
-			request_body_done(s, x);
 		return;
 	case RQ_DONE:
 		if (x->c.eof && !rbuf_len(&x->c.in))
@@ -972,24 +1060,30 @@ static void upstream_process(struct shard *s, struct sess *x)
 
 /* ---- events from shard.c ---- */
 
-void session_on_recv(struct shard *s, struct sess *x, bool upstream,
-		     const char *data, int res)
+bool session_on_recv(struct shard *s, struct sess *x, bool upstream,
+		     const char *data, int res, int bid)
 {
 	struct side *sd = upstream ? &x->u : &x->c;
 	x->last_active = s->now;
 	if (res > 0) {
+		if (in_body(x, upstream))
+			set_deadline(s, x, s->cfg->idle_timeout_ms);
+		if (bid >= 0 && in_body(x, upstream) && !rbuf_len(&sd->in) &&
+		    !sd->sent_from_in && sd->qn < SIDE_QN &&
+		    !(upstream ? x->rsb.done : x->rqb.done))
+			return recv_zero_copy(s, x, upstream, data, res, bid);
 		uint32_t limit = s->cfg->max_header_size + 2 * SHARD_BUF_SIZE;
-		if (rbuf_append(&sd->in, data, (uint32_t)res, limit) < 0) {
+		/* never move |in| under a send that points into it */
+		if ((sd->sent_from_in && sd->in.cap - sd->in.wr < (uint32_t)res) ||
+		    rbuf_append(&sd->in, data, (uint32_t)res, limit) < 0) {
 			if (upstream)
 				reply_error(s, x, 502, RC_H1_HEAD_TOO_LARGE,
 					    "response head");
 			else
 				reply_error(s, x, 431, RC_H1_HEAD_TOO_LARGE,
 					    NULL);
-			return;
+			return false;
 		}
-		if (x->rs == RS_BODY || x->rq == RQ_BODY || x->rq == RQ_TUNNEL)
-			set_deadline(s, x, s->cfg->idle_timeout_ms);
 	} else {
 		sd->eof = true;
 		if (res < 0)
@@ -999,6 +1093,7 @@ void session_on_recv(struct shard *s, struct sess *x, bool upstream,
 		upstream_process(s, x);
 	else
 		client_process(s, x);
+	return false;
 }
 
 static void start_tunnel(struct shard *s, struct sess *x)
@@ -1009,8 +1104,21 @@ static void start_tunnel(struct shard *s, struct sess *x)
 	h1_body_init(&x->rsb, H1_BODY_CLOSE, 0);
 	set_deadline(s, x, s->cfg->idle_timeout_ms);
 	pump(s, x, false);
-	if (!(x->flags & SF_CLOSING))
-		pump(s, x, true);
+	pump(s, x, true);
+}
+
+/* A send finished: release what it carried. */
+static void sent_release(struct shard *s, struct sess *x, struct side *src,
+			 int what)
+{
+	if (what == SW_FWD) {
+		src->in.rd += src->sent_from_in;
+		src->sent_from_in = 0;
+	} else if (what == SW_Q && src->qn) {
+		shard_return_buf(s, src->q[src->qhead].bid);
+		src->qhead = (uint8_t)((src->qhead + 1) % SIDE_QN);
+		src->qn--;
+	}
 }
 
 void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
@@ -1027,14 +1135,8 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 			}
 			x->rq = RQ_BODY;
 			set_deadline(s, x, s->cfg->response_timeout_ms);
-		} else {
-			x->c.in.rd += x->c.sent_from_in;
-			x->c.sent_from_in = 0;
 		}
-		if (x->rq == RQ_BODY && x->rqb.done) {
-			request_body_done(s, x);
-			return;
-		}
+		sent_release(s, x, &x->c, what);
 		client_process(s, x);
 		return;
 	}
@@ -1049,32 +1151,10 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 		start_tunnel(s, x);
 		return;
 	}
-	x->u.in.rd += x->u.sent_from_in;
-	x->u.sent_from_in = 0;
+	sent_release(s, x, &x->u, what);
 	if (x->rs == RS_BODY && x->switching) {
 		x->switching = false;
-		x->rq = RQ_TUNNEL;
-		x->rs = RS_TUNNEL;
-		h1_body_init(&x->rqb, H1_BODY_CLOSE, 0);
 		start_tunnel(s, x);
-		return;
-	}
-	if (x->rs == RS_BODY && x->rsb.done) {
-		x->rs = RS_DONE;
-		x->cap.f.resp.ts_end = rc_wall_now();
-		if (x->rq != RQ_DONE) {
-			/* answered before the request was complete */
-			x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
-			if (x->rq == RQ_BODY && !x->u.send_armed)
-				x->rq = RQ_DONE;
-			if (x->rq != RQ_DONE && !x->u.send_armed) {
-				flow_done(s, x);
-				return;
-			}
-			if (x->u.send_armed)
-				return; /* flow_done after that send */
-		}
-		flow_done(s, x);
 		return;
 	}
 	upstream_process(s, x);

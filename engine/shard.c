@@ -79,6 +79,12 @@ static void sess_free(struct shard *s, struct sess *x)
 	}
 	if (x->u.fd >= 0)
 		close(x->u.fd);
+	for (int up = 0; up < 2; up++) {
+		struct side *sd = up ? &x->u : &x->c;
+		for (unsigned i = 0; i < sd->qn; i++)
+			shard_return_buf(s, sd->q[(sd->qhead + i) % SIDE_QN].bid);
+		sd->qn = 0;
+	}
 	free(x->c.in.p);
 	free(x->u.in.p);
 	free(x->obuf);
@@ -308,8 +314,9 @@ static void on_accept(struct shard *s, struct io_uring_cqe *cqe)
 
 /* ---- completions ---- */
 
-static void return_buf(struct shard *s, unsigned bid)
+void shard_return_buf(struct shard *s, unsigned bid)
 {
+	s->bufs_returned++;
 	io_uring_buf_ring_add(s->br, s->bufs + (size_t)bid * SHARD_BUF_SIZE,
 			      SHARD_BUF_SIZE, (unsigned short)bid,
 			      io_uring_buf_ring_mask(SHARD_NBUFS), 0);
@@ -323,14 +330,15 @@ static void on_recv(struct shard *s, struct sess *x, bool upstream,
 	sd->recv_armed = false;
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		bool kept = false;
 		if (!(x->flags & SF_CLOSING) && cqe->res > 0) {
 			atomic_fetch_add_explicit(&s->st.bytes_in, cqe->res,
 						  memory_order_relaxed);
-			session_on_recv(s, x, upstream,
-					s->bufs + (size_t)bid * SHARD_BUF_SIZE,
-					cqe->res);
+			kept = session_on_recv(s, x, upstream, shard_buf(s, bid),
+					       cqe->res, (int)bid);
 		}
-		return_buf(s, bid);
+		if (!kept)
+			shard_return_buf(s, bid);
 		return;
 	}
 	if (x->flags & SF_CLOSING)
@@ -345,7 +353,7 @@ static void on_recv(struct shard *s, struct sess *x, bool upstream,
 		sd->recv_armed = true; /* keeps others from arming twice */
 		return;
 	}
-	session_on_recv(s, x, upstream, NULL, cqe->res);
+	session_on_recv(s, x, upstream, NULL, cqe->res, -1);
 }
 
 static void on_send(struct shard *s, struct sess *x, bool upstream,
@@ -371,7 +379,7 @@ static void on_send(struct shard *s, struct sess *x, bool upstream,
 	}
 	/* The peer is gone (EPIPE, ECONNRESET): same as an EOF on read. */
 	sd->eof = true;
-	session_on_recv(s, x, upstream, NULL, res == 0 ? -EPIPE : res);
+	session_on_recv(s, x, upstream, NULL, res == 0 ? -EPIPE : res, -1);
 }
 
 static void arm_tick(struct shard *s)
@@ -417,6 +425,8 @@ static void begin_stop(struct shard *s)
 	}
 }
 
+static void rearm_nobuf(struct shard *s);
+
 static void on_tick(struct shard *s)
 {
 	if (s->parked) {
@@ -437,6 +447,8 @@ static void on_tick(struct shard *s)
 			session_on_timeout(s, x);
 	}
 	dns_tick(s);
+	if (s->nobuf)
+		rearm_nobuf(s);
 	if (s->stopping && s->now >= s->grace_deadline)
 		begin_stop(s);
 	arm_tick(s);
@@ -473,7 +485,7 @@ static void dispatch(struct shard *s, struct io_uring_cqe *cqe)
 	uint32_t slot = ud_slot(ud);
 	if (slot >= s->nsess || s->sess[slot].gen != ud_gen(ud)) {
 		if (cqe->flags & IORING_CQE_F_BUFFER)
-			return_buf(s, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+			shard_return_buf(s, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		return; /* a completion for a slot that was reused */
 	}
 	struct sess *x = &s->sess[slot];
@@ -559,8 +571,10 @@ static void *shard_main(void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&s->ring, n);
-		if (s->nobuf)
+		/* ENOBUFS waiters retry once buffers came back (or on tick). */
+		if (s->nobuf && s->bufs_returned)
 			rearm_nobuf(s);
+		s->bufs_returned = 0;
 	}
 	return NULL;
 }

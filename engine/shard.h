@@ -82,14 +82,27 @@ struct capture {
 	char tcp_host[256];
 };
 
-/* One side of a session: a socket and the bytes read from it. */
+/* A provided buffer held, unsent, on its way to the other side. */
+struct chunk {
+	uint16_t bid;
+	uint32_t off;
+	uint32_t len;
+};
+#define SIDE_QN 4
+
+/* One side of a session: a socket and the bytes read from it. Body bytes
+ * normally stay in the provided buffers they arrived in (|q|, sent from
+ * there, zero-copy); head bytes and leftovers are copied into |in|. */
 struct side {
+	struct chunk q[SIDE_QN]; /* received here, to be sent to the other side */
+	uint8_t qhead, qn;
 	int fd;           /* -1 when closed */
 	struct rbuf in;
 	bool recv_armed;
 	bool eof;         /* peer closed its sending side */
 	bool nobuf;       /* recv found no provided buffer; re-arm soon */
 	int err;          /* errno that ended the side, 0 for a clean EOF */
+	bool shut_wr;     /* we sent FIN (tunnel direction finished) */
 	bool send_armed;
 	const char *sendp; /* bytes in flight to this side's fd */
 	uint32_t sendlen;
@@ -181,8 +194,8 @@ struct shard_stats {
 	_Atomic uint64_t upstream_reused, upstream_connects;
 };
 
-#define SHARD_BUF_SIZE 16384u
-#define SHARD_NBUFS 1024u
+#define SHARD_BUF_SIZE 65536u
+#define SHARD_NBUFS 256u
 #define SHARD_BGID 1
 #define SHARD_MAX_HEADERS 128
 #define SHARD_DNS_WATCH 16
@@ -222,7 +235,8 @@ struct shard {
 	uint64_t grace_deadline;
 	uint64_t now;           /* monotonic ms, refreshed per batch */
 	bool tick_fast;
-	bool exited;            /* shard thread is gone: no more SQEs */
+	bool exited;
+	uint32_t bufs_returned; /* this batch: lets ENOBUFS waiters retry */            /* shard thread is gone: no more SQEs */
 	bool defer_taskrun;     /* ring has SINGLE_ISSUER|DEFER_TASKRUN */
 	struct shard_stats st;
 };
@@ -233,6 +247,11 @@ void sess_arm_recv(struct shard *s, struct sess *x, bool upstream) NONNULL(1, 2)
 void sess_send(struct shard *s, struct sess *x, bool to_upstream,
 	       const char *p, uint32_t len) NONNULL(1, 2, 4);
 void sess_close(struct shard *s, struct sess *x) NONNULL(1, 2);
+void shard_return_buf(struct shard *s, unsigned bid) NONNULL(1);
+static inline char *shard_buf(struct shard *s, unsigned bid)
+{
+	return s->bufs + (size_t)bid * SHARD_BUF_SIZE;
+}
 static inline uint32_t sess_idx(const struct shard *s, const struct sess *x)
 {
 	return (uint32_t)(x - s->sess);
@@ -240,8 +259,11 @@ static inline uint32_t sess_idx(const struct shard *s, const struct sess *x)
 
 /* session.c: the HTTP/1 proxy state machine */
 void session_start(struct shard *s, struct sess *x) NONNULL(1, 2);
-void session_on_recv(struct shard *s, struct sess *x, bool upstream,
-		     const char *data, int res) NONNULL(1, 2);
+/* Bytes (res > 0) in provided buffer |bid|, or EOF/error (res <= 0,
+ * bid < 0). Returns true when the session keeps the buffer (queued for
+ * sending; it gives it back with shard_return_buf()). */
+bool session_on_recv(struct shard *s, struct sess *x, bool upstream,
+		     const char *data, int res, int bid) NONNULL(1, 2);
 void session_on_sent(struct shard *s, struct sess *x, bool upstream)
 	NONNULL(1, 2);
 void session_on_connect(struct shard *s, struct sess *x, int res)
