@@ -23,7 +23,10 @@ size_t frq_max_record(const struct frq *q) NONNULL(1);
 
 /* Producer: contiguous space for a record of |len| bytes, or NULL when the
  * ring has no room right now (or never: len > frq_max_record()). Does not
- * publish anything; follow with frq_commit(q, len) with the same len. */
+ * publish anything; follow with frq_commit(q, len) with the same len (a
+ * smaller len is accepted too, a larger one aborts). A reservation may also
+ * be abandoned without commit: the next reserve reuses the space.
+ * The consumer is never signalled: the writer thread polls (<= 5 ms). */
 void *frq_reserve(struct frq *q, size_t len) NONNULL(1);
 void frq_commit(struct frq *q, size_t len) NONNULL(1);
 
