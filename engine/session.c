@@ -160,6 +160,7 @@ void session_free_capture(struct sess *x)
 	free(c->resp_hdrs);
 	free(c->req_body);
 	free(c->resp_body);
+	free(c->path_copy);
 	memset(c, 0, sizeof(*c));
 	x->has_flow = false;
 }
@@ -508,6 +509,14 @@ static int build_upstream_head(struct shard *s, struct sess *x,
 	} else if (rq->form == H1_FORM_ABSOLUTE) {
 		tp = rq->t.path_len ? rq->t.path : "/";
 		tl = rq->t.path_len ? rq->t.path_len : 1;
+		if (tp[0] != '/' && tp[0] != '*') { /* "http://h?q" */
+			int n = snprintf(target, sizeof(target), "/%.*s",
+					 (int)tl, tp);
+			if (n < 0 || (size_t)n >= sizeof(target))
+				return RC_H1_BAD_TARGET;
+			tp = target;
+			tl = (size_t)n;
+		}
 	}
 	if (m->kind == FLOW_MODE_REVERSE && !s->cfg->keep_host_header) {
 		skip = skip_host;
@@ -624,6 +633,15 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 		fr->path = rq->t.path_len
 			? rebase(c->req_head, head, rq->t.path, rq->t.path_len)
 			: RC_STR("/");
+	if (fr->path.n && fr->path.p[0] == '?') {
+		/* "http://h?q" asks for "/?q" */
+		c->path_copy = malloc(fr->path.n + 1);
+		if (c->path_copy) {
+			c->path_copy[0] = '/';
+			memcpy(c->path_copy + 1, fr->path.p, fr->path.n);
+			fr->path = (struct rc_str){c->path_copy, fr->path.n + 1};
+		}
+	}
 	else if (rq->form == H1_FORM_AUTHORITY)
 		fr->path = RC_STR("");
 	else
@@ -678,8 +696,12 @@ static void parse_client_head(struct shard *s, struct sess *x)
 	struct h1_request rq;
 	size_t err_off = 0;
 	uint32_t avail = rbuf_len(&x->c.in);
-	ssize_t r = h1_parse_request(x->c.in.p + x->c.in.rd, avail, 0, &rq,
-				     s->hdrs, SHARD_MAX_HEADERS, &err_off);
+	/* |head_scanned|: what the last incomplete parse already looked at,
+	 * so a client sending its head byte by byte costs linear time. */
+	ssize_t r = h1_parse_request(x->c.in.p + x->c.in.rd, avail,
+				     x->head_scanned, &rq, s->hdrs,
+				     SHARD_MAX_HEADERS, &err_off);
+	x->head_scanned = r == 0 ? avail : 0;
 	if (r > 0 && (size_t)r > s->cfg->max_header_size)
 		r = RC_H1_HEAD_TOO_LARGE;
 	if (r == 0 && avail > s->cfg->max_header_size)

@@ -78,6 +78,7 @@ struct capture {
 	uint8_t *req_body, *resp_body; /* captured payload, up to the limit */
 	uint32_t req_body_cap, resp_body_cap;
 	char url_host[256];
+	char *path_copy;             /* "/?q" for an absolute target "http://h?q" */
 	char err_msg[200];
 	char tcp_host[256];
 };
@@ -147,6 +148,7 @@ struct sess {
 	bool has_flow;
 	bool resp_started;     /* some response bytes went to the client */
 	int err;               /* error that ends the flow */
+	uint32_t head_scanned; /* bytes of an incomplete head already parsed */
 	uint64_t deadline;     /* monotonic ms, 0 = none */
 	uint64_t last_active;
 	struct capture cap;
