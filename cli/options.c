@@ -285,6 +285,10 @@ int cli_set(struct cli_opts *o, const char *assignment, char *err,
 		r = cli_parse_duration_ms(v, &c->response_timeout_ms);
 	} else if (!strcmp(name, "shutdown_grace")) {
 		r = cli_parse_duration_ms(v, &c->shutdown_grace_ms);
+	} else if (!strcmp(name, "stream_large_bodies")) {
+		/* mitmproxy compatibility: ringcap always streams bodies and
+		 * captures up to body_capture_limit; the value is checked. */
+		r = cli_parse_size(v, &u64);
 	} else {
 		snprintf(err, err_len, "--set %s: unknown option (see ringcap --help)",
 			 name);

@@ -320,7 +320,17 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 static void flow_done(struct shard *s, struct sess *x)
 {
 	struct flow *f = &x->cap.f;
+	bool up_ok = x->rq == RQ_DONE && x->rs == RS_DONE &&
+		     !(x->flags & SF_UP_NOREUSE) && x->rs_kind != H1_BODY_CLOSE;
+	bool tunnel = x->rq == RQ_TUNNEL;
+	bool closing = tunnel || s->stopping ||
+		       (x->flags & (SF_CLIENT_CLOSE | SF_ERR_REPLY));
 	if (x->has_flow) {
+		double now = rc_wall_now();
+		if (closing && !f->client.ts_end)
+			f->client.ts_end = now;
+		if ((closing || !up_ok) && f->has_server && !f->server.ts_end)
+			f->server.ts_end = now;
 		if (!flow_emit(s, x)) {
 			x->flags |= SF_PARKED;
 			x->park_next = s->parked;
@@ -334,14 +344,10 @@ static void flow_done(struct shard *s, struct sess *x)
 						  memory_order_relaxed);
 		session_free_capture(x);
 	}
-	bool up_ok = x->rq == RQ_DONE && x->rs == RS_DONE &&
-		     !(x->flags & SF_UP_NOREUSE) && x->rs_kind != H1_BODY_CLOSE;
-	bool tunnel = x->rq == RQ_TUNNEL;
 	free(x->obuf);
 	x->obuf = NULL;
 	x->obuf_len = 0;
-	if (tunnel || (x->flags & (SF_CLIENT_CLOSE | SF_ERR_REPLY)) ||
-	    s->stopping) {
+	if (closing) {
 		upstream_detach(s, x, up_ok && !tunnel);
 		sess_close(s, x);
 		return;
@@ -633,6 +639,10 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 		fr->path = rq->t.path_len
 			? rebase(c->req_head, head, rq->t.path, rq->t.path_len)
 			: RC_STR("/");
+	else if (rq->form == H1_FORM_AUTHORITY)
+		fr->path = RC_STR("");
+	else
+		fr->path = rebase(c->req_head, head, rq->target, rq->target_len);
 	if (fr->path.n && fr->path.p[0] == '?') {
 		/* "http://h?q" asks for "/?q" */
 		c->path_copy = malloc(fr->path.n + 1);
@@ -642,10 +652,6 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 			fr->path = (struct rc_str){c->path_copy, fr->path.n + 1};
 		}
 	}
-	else if (rq->form == H1_FORM_AUTHORITY)
-		fr->path = RC_STR("");
-	else
-		fr->path = rebase(c->req_head, head, rq->target, rq->target_len);
 
 	const char *chost = NULL;
 	uint16_t cport = 0;
