@@ -1,0 +1,1110 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# End-to-end tests: the real ringcap binary on loopback between curl / raw
+# sockets and our backend (backend.py), then the flow log read back with
+# `ringcap read --json`. See README.md for what each test covers.
+#
+#   python3 tests/e2e/run.py --bin BUILD/cli/ringcap [-k pattern] [-v]
+#   python3 tests/e2e/run.py --peer mitmdump      (proxy behaviour only, no log checks)
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import backend  # noqa: E402  (payload(), parse_size(), Conn)
+
+ARGS = None
+BACKEND = None  # (Popen, port)
+MiB = 1 << 20
+
+# Clients must not pick up a proxy from the environment.
+ENV = {k: v for k, v in os.environ.items()
+       if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc=None, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def is_mitm():
+    return ARGS.peer == "mitmdump"
+
+
+def ringcap_only(fn):
+    """The test needs a ringcap-only feature (option, subcommand)."""
+    def wrapper(self, *a, **kw):
+        if is_mitm():
+            raise unittest.SkipTest("needs ringcap")
+        return fn(self, *a, **kw)
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+# --------------------------------------------------------------------------
+# The flow log as `ringcap read --json` prints it. The accessors below are the
+# one place that knows the JSON schema (FLOWLOG.md).
+
+def msg_body(m):
+    if not m:
+        return b""
+    c = m.get("content")
+    if c is None:
+        return b""
+    return base64.b64decode(c)
+
+
+def headers_of(m):
+    return [tuple(h) for h in (m or {}).get("headers") or []]
+
+
+def header(m, name):
+    for n, v in headers_of(m):
+        if n.lower() == name.lower():
+            return v
+    return None
+
+
+def peer_of(f):
+    """client peer as 'addr:port'."""
+    p = (f.get("client") or {}).get("peer")
+    if isinstance(p, dict):
+        return "%s:%s" % (p.get("addr") or p.get("host"), p.get("port"))
+    if isinstance(p, (list, tuple)):
+        return "%s:%s" % (p[0], p[1])
+    return str(p)
+
+
+def error_of(f):
+    return f.get("error") or None
+
+
+def tcp_of(f):
+    t = f.get("tcp")
+    if t:
+        return t
+    return {"host": f.get("tcp_host"), "port": f.get("tcp_port"),
+            "bytes_up": f.get("bytes_up"), "bytes_down": f.get("bytes_down")}
+
+
+def path_of(f):
+    return (f.get("request") or {}).get("path")
+
+
+def status_of(f):
+    return (f.get("response") or {}).get("status")
+
+
+# --------------------------------------------------------------------------
+
+class Proxy:
+    """One ringcap (or mitmdump) process under test."""
+
+    def __init__(self, tc, modes=(), port=None, sets=(), extra=(), name="rc"):
+        self.tc = tc
+        self.name = name
+        self.port = port if port is not None else free_port()
+        self.log = os.path.join(tc.tmp, name + ".rcap")
+        self.out = os.path.join(tc.tmp, name + ".stdout")
+        self.err = os.path.join(tc.tmp, name + ".stderr")
+        if is_mitm():
+            cmd = ["mitmdump", "-q", "--listen-host", "127.0.0.1",
+                   "-p", str(self.port), "-w", self.log]
+            for m in modes:
+                cmd += ["--mode", m]
+            for s in sets:
+                if s.split("=")[0] in ("keep_host_header", "stream_large_bodies"):
+                    cmd += ["--set", s]
+        else:
+            cmd = [ARGS.bin, "-q", "--listen-host", "127.0.0.1", "-w", self.log]
+            if not any("@" in m for m in modes) or len(modes) > 1:
+                cmd += ["-p", str(self.port)]
+            for m in modes:
+                cmd += ["--mode", m]
+            for s in sets:
+                cmd += ["--set", s]
+        cmd += list(extra)
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.out, "wb"),
+                                     stderr=open(self.err, "wb"))
+        tc.procs.append(self.proc)
+
+    def wait(self, port=None):
+        if not wait_port(port or self.port, self.proc):
+            self.tc.fail("%s did not accept on port %d (rc=%s)\ncmd: %s\n%s" % (
+                self.name, port or self.port, self.proc.poll(),
+                " ".join(self.cmd), self.stderr()))
+        return self
+
+    def stderr(self):
+        try:
+            with open(self.err, "rb") as f:
+                return f.read()[-4000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def hwm_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return None
+
+    def stop(self, timeout=10.0):
+        """SIGTERM; must exit 0 within |timeout|."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.tc.fail("%s did not exit within %.0fs of SIGTERM\n%s" % (
+                self.name, timeout, self.stderr()))
+        if is_mitm():
+            return rc  # mitmdump dies by the signal when a flow is in flight
+        self.tc.assertEqual(rc, 0, "%s exit code after SIGTERM\n%s" % (
+            self.name, self.stderr()))
+        return rc
+
+    def flows(self):
+        """Stop, then the flow log as a list of dicts (SkipTest under mitmdump:
+        everything before the log check has passed by then)."""
+        self.stop()
+        if is_mitm():
+            raise unittest.SkipTest("proxy behaviour ok; log checks need ringcap")
+        return read_json(self.tc, self.log)
+
+
+def read_json(tc, path):
+    r = subprocess.run([ARGS.bin, "read", "--json", path], capture_output=True,
+                       timeout=120)
+    tc.assertEqual(r.returncode, 0, "ringcap read --json: %s" % r.stderr[-2000:])
+    flows = []
+    for i, line in enumerate(r.stdout.decode("utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            flows.append(json.loads(line))
+        except ValueError as e:
+            tc.fail("read --json line %d is not JSON (%s): %r" % (i + 1, e, line[:300]))
+    return flows
+
+
+class Resp:
+    def __init__(self, status, reason, headers, body, version):
+        self.status, self.reason = status, reason
+        self.headers, self.body, self.version = headers, body, version
+
+    def header(self, name):
+        return backend.hdr(self.headers, name)
+
+
+def read_response(c, method="GET"):
+    """One HTTP/1 response from a backend.Conn (skips 1xx). None at EOF."""
+    while True:
+        line = c.readline()
+        if line is None:
+            return None
+        m = re.match(rb"(HTTP/1\.[01]) (\d{3}) ?(.*)\r?\n$", line)
+        if not m:
+            raise AssertionError("bad status line %r" % line[:200])
+        status = int(m.group(2))
+        headers = []
+        while True:
+            h = c.readline()
+            if h is None:
+                raise AssertionError("EOF in response head")
+            if h in (b"\r\n", b"\n"):
+                break
+            n, v = h.rstrip(b"\r\n").split(b":", 1)
+            headers.append([n.decode("latin-1"), v.strip().decode("latin-1")])
+        if 100 <= status < 200:
+            continue
+        break
+    te = backend.hdr(headers, "transfer-encoding")
+    cl = backend.hdr(headers, "content-length")
+    if method == "HEAD" or status in (204, 304):
+        body = b""
+    elif te and te.lower() == "chunked":
+        body = b"".join(backend.body_iter(c, headers))
+    elif cl is not None:
+        body = c.read_exact(int(cl))
+    else:
+        out = bytearray()
+        while True:
+            d = c.read_some(65536)
+            if not d:
+                break
+            out += d
+        body = bytes(out)
+    return Resp(status, m.group(3).decode("latin-1"), headers, body,
+                m.group(1).decode())
+
+
+def raw_conn(port, timeout=10.0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.settimeout(timeout)
+    return s, backend.Conn(s)
+
+
+def raw_exchange(port, data, nresp=1, methods=None, timeout=10.0):
+    """Send |data| in one go, read |nresp| responses. Returns (responses, conn)."""
+    s, c = raw_conn(port, timeout)
+    s.sendall(data)
+    out = []
+    for i in range(nresp):
+        r = read_response(c, (methods or ["GET"] * nresp)[i])
+        if r is None:
+            break
+        out.append(r)
+    return out, s, c
+
+
+def read_until_close(s, c, timeout=5.0):
+    s.settimeout(timeout)
+    data = bytes(c.buf)
+    c.buf.clear()
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return data, True
+            data += d
+    except socket.timeout:
+        return data, False
+    except OSError:
+        return data, True
+
+
+class E2E(unittest.TestCase):
+    maxDiff = 4000
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rc-e2e-")
+        self.procs = []
+        self.B = BACKEND[1]
+        self.origin = "http://127.0.0.1:%d" % self.B
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+        if ARGS.keep:
+            print("\n  kept %s" % self.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- helpers -----------------------------------------------------------
+
+    def proxy(self, *a, **kw):
+        return Proxy(self, *a, **kw).wait()
+
+    def curl(self, *args, timeout=30):
+        cmd = ["curl", "-sS", "--max-time", str(timeout)] + [str(a) for a in args]
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=timeout + 15,
+                                  env=ENV)
+        except subprocess.TimeoutExpired:
+            self.fail("curl hung: %s" % " ".join(cmd))
+
+    def get(self, url, proxy=None, *extra, timeout=30):
+        """(status, body) of one URL."""
+        args = list(extra)
+        if proxy:
+            args += ["-x", "http://127.0.0.1:%d" % proxy]
+        else:
+            args += ["--noproxy", "*"]
+        r = self.curl(*args, "-w", "\n%{http_code}", url, timeout=timeout)
+        body, _, code = r.stdout.rpartition(b"\n")
+        self.assertTrue(code.isdigit(), "curl %s: rc=%d %s" % (url, r.returncode, r.stderr))
+        return int(code), body
+
+    def assert_ok_body(self, url, proxy, expect, *extra):
+        st, body = self.get(url, proxy, *extra)
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(len(body), len(expect))
+        self.assertTrue(body == expect, "body differs from the served one")
+
+    def assert_flow(self, f, method, path, status, port=None, mode=None):
+        self.assertEqual(f.get("type"), "http", f)
+        rq = f.get("request") or {}
+        self.assertEqual(rq.get("method"), method)
+        self.assertEqual(rq.get("path"), path)
+        self.assertEqual(rq.get("host"), "127.0.0.1")
+        self.assertEqual(rq.get("port"), port or self.B)
+        self.assertEqual(status_of(f), status)
+        if mode:
+            self.assertEqual(f.get("mode"), mode)
+        if status and status < 400:
+            self.assertFalse(error_of(f), "unexpected error in flow: %s" % error_of(f))
+
+    def assert_msg_body(self, m, full, limit):
+        """Captured body of a request/response |m| against the payload |full|
+        and the capture limit."""
+        self.assertEqual(m.get("content_length"), len(full))
+        cap = msg_body(m)
+        self.assertEqual(len(cap), min(len(full), limit))
+        self.assertTrue(cap == full[:limit], "captured body differs from payload")
+        self.assertEqual(bool(m.get("content_truncated")), len(full) > limit)
+
+    def assert_serves(self, proxy):
+        self.assert_ok_body(self.origin + "/bytes/10", proxy, backend.payload(10))
+
+    # ---- basic modes -------------------------------------------------------
+
+    def test_regular_bytes(self):
+        p = self.proxy()
+        self.assert_ok_body(self.origin + "/bytes/1024", p.port, backend.payload(1024))
+        flows = p.flows()
+        self.assertEqual(len(flows), 1, flows)
+        f = flows[0]
+        self.assert_flow(f, "GET", "/bytes/1024", 200, mode="regular")
+        self.assertEqual(f["request"].get("scheme"), "http")
+        self.assertEqual(f["request"].get("http_version"), "HTTP/1.1")
+        self.assertEqual(header(f["request"], "Host"), "127.0.0.1:%d" % self.B)
+        self.assertEqual(header(f["response"], "Content-Length"), "1024")
+        self.assert_msg_body(f["response"], backend.payload(1024), MiB)
+        self.assertEqual(f["request"].get("content_length"), 0)
+        self.assertTrue(peer_of(f).startswith("127.0.0.1:"), peer_of(f))
+        self.assertRegex(f.get("id", ""), r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-"
+                         r"[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+    def _reverse(self, modes, port, sets=(), expect_host=None):
+        p = self.proxy(modes=modes, port=port, sets=sets)
+        st, body = self.get("http://127.0.0.1:%d/echo?x=1" % port)
+        self.assertEqual(st, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["path"], "/echo?x=1")
+        host = [v for n, v in doc["headers"] if n.lower() == "host"]
+        self.assertEqual(host, [expect_host])
+        flows = p.flows()
+        self.assertEqual(len(flows), 1, flows)
+        self.assert_flow(flows[0], "GET", "/echo?x=1", 200, mode="reverse")
+
+    def test_reverse_port_flag(self):
+        P = free_port()
+        self._reverse(["reverse:" + self.origin], P,
+                      expect_host="127.0.0.1:%d" % self.B)
+
+    @ringcap_only
+    def test_reverse_at_port(self):
+        P = free_port()
+        self._reverse(["reverse:%s@%d" % (self.origin, P)], P,
+                      expect_host="127.0.0.1:%d" % self.B)
+
+    def test_reverse_keep_host_header(self):
+        P = free_port()
+        self._reverse(["reverse:" + self.origin], P, sets=["keep_host_header=true"],
+                      expect_host="127.0.0.1:%d" % P)
+
+    @ringcap_only
+    def test_several_modes(self):
+        P1, P2 = free_port(), free_port()
+        p = Proxy(self, modes=["regular", "reverse:%s@%d" % (self.origin, P2)],
+                  port=P1)
+        p.wait(P1)
+        p.wait(P2)
+        self.assert_ok_body(self.origin + "/bytes/11", P1, backend.payload(11))
+        st, body = self.get("http://127.0.0.1:%d/bytes/22" % P2)
+        self.assertEqual((st, body), (200, backend.payload(22)))
+        flows = p.flows()
+        self.assertEqual(len(flows), 2, flows)
+        self.assert_flow(flows[0], "GET", "/bytes/11", 200, mode="regular")
+        self.assert_flow(flows[1], "GET", "/bytes/22", 200, mode="reverse")
+
+    def _upstream(self, at_form):
+        b = self.proxy(name="second")
+        PA = free_port()
+        if at_form:
+            a = self.proxy(modes=["upstream:http://127.0.0.1:%d@%d" % (b.port, PA)],
+                           port=PA, name="first")
+        else:
+            a = self.proxy(modes=["upstream:http://127.0.0.1:%d" % b.port], port=PA,
+                           name="first")
+        self.assert_ok_body(self.origin + "/bytes/333", a.port, backend.payload(333))
+        st, body = self.get(self.origin + "/echo", a.port)
+        self.assertEqual(st, 200)
+        self.assertEqual(json.loads(body)["path"], "/echo")
+        fa = a.flows()
+        fb = b.flows()
+        self.assertEqual(len(fa), 2, fa)
+        self.assertEqual(len(fb), 2, fb)
+        self.assert_flow(fa[0], "GET", "/bytes/333", 200, mode="upstream")
+        self.assert_flow(fb[0], "GET", "/bytes/333", 200, mode="regular")
+        self.assert_msg_body(fa[0]["response"], backend.payload(333), MiB)
+        self.assert_msg_body(fb[0]["response"], backend.payload(333), MiB)
+        self.assert_flow(fa[1], "GET", "/echo", 200, mode="upstream")
+        self.assert_flow(fb[1], "GET", "/echo", 200, mode="regular")
+
+    def test_upstream_chain(self):
+        self._upstream(False)
+
+    @ringcap_only
+    def test_upstream_chain_at_port(self):
+        self._upstream(True)
+
+    # ---- connections -------------------------------------------------------
+
+    def test_keepalive_curl(self):
+        p = self.proxy()
+        urls = [self.origin + "/bytes/%d" % n for n in (100, 200, 300)]
+        r = self.curl("-x", "http://127.0.0.1:%d" % p.port,
+                      "-w", "%{num_connects} %{http_code} %{size_download}\n",
+                      "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null", *urls)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode().split("\n"),
+                         ["1 200 100", "0 200 200", "0 200 300", ""])
+        flows = p.flows()
+        self.assertEqual([path_of(f) for f in flows],
+                         ["/bytes/100", "/bytes/200", "/bytes/300"])
+        self.assertEqual(len({peer_of(f) for f in flows}), 1,
+                         "one client connection expected")
+        for f, n in zip(flows, (100, 200, 300)):
+            self.assert_msg_body(f["response"], backend.payload(n), MiB)
+
+    def test_pipelining(self):
+        p = self.proxy()
+        o = "127.0.0.1:%d" % self.B
+        reqs = (
+            "GET http://%s/echo?n=1 HTTP/1.1\r\nHost: %s\r\n\r\n" % (o, o) +
+            "POST http://%s/echo?n=2 HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\n\r\nhello" % (o, o) +
+            "GET http://%s/bytes/77 HTTP/1.1\r\nHost: %s\r\n\r\n" % (o, o) +
+            "GET http://%s/echo?n=4 HTTP/1.1\r\nHost: %s\r\n\r\n" % (o, o)
+        ).encode()
+        rs, s, c = raw_exchange(p.port, reqs, 4)
+        s.close()
+        self.assertEqual([r.status for r in rs], [200, 200, 200, 200])
+        self.assertEqual(json.loads(rs[0].body)["path"], "/echo?n=1")
+        d2 = json.loads(rs[1].body)
+        self.assertEqual((d2["path"], d2["method"], d2["body_length"]),
+                         ("/echo?n=2", "POST", 5))
+        self.assertEqual(rs[2].body, backend.payload(77))
+        self.assertEqual(json.loads(rs[3].body)["path"], "/echo?n=4")
+        flows = p.flows()
+        self.assertEqual([path_of(f) for f in flows],
+                         ["/echo?n=1", "/echo?n=2", "/bytes/77", "/echo?n=4"])
+        self.assertEqual(len({peer_of(f) for f in flows}), 1)
+        self.assertEqual(msg_body(flows[1]["request"]), b"hello")
+
+    def test_response_framings(self):
+        """chunked, close-delimited, HEAD, 204, 304 through the proxy."""
+        p = self.proxy()
+        # mitmdump 8 cannot relay trailers at all
+        tr = "?trailer=0" if is_mitm() else ""
+        self.assert_ok_body(self.origin + "/chunked/100000" + tr, p.port,
+                            backend.payload(100000))
+        self.assert_ok_body(self.origin + "/close/5000", p.port, backend.payload(5000))
+        o = "127.0.0.1:%d" % self.B
+        reqs = "".join("%s http://%s%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (m, o, u, o)
+                       for m, u in (("HEAD", "/head-ok"), ("GET", "/status/204"),
+                                    ("GET", "/status/304"), ("GET", "/chunked/10" + tr),
+                                    ("GET", "/bytes/5")))
+        rs, s, c = raw_exchange(p.port, reqs.encode(), 5,
+                                ["HEAD", "GET", "GET", "GET", "GET"])
+        s.close()
+        self.assertEqual([r.status for r in rs], [200, 204, 304, 200, 200])
+        self.assertEqual(rs[0].header("Content-Length"), "1234")
+        self.assertEqual(rs[3].body, backend.payload(10))
+        self.assertEqual(rs[4].body, backend.payload(5))
+        flows = p.flows()
+        self.assertEqual([path_of(f) for f in flows],
+                         ["/chunked/100000" + tr, "/close/5000", "/head-ok", "/status/204",
+                          "/status/304", "/chunked/10" + tr, "/bytes/5"])
+        self.assert_msg_body(flows[0]["response"], backend.payload(100000), MiB)
+        self.assert_msg_body(flows[1]["response"], backend.payload(5000), MiB)
+        self.assertEqual(flows[2]["request"]["method"], "HEAD")
+        self.assertEqual(msg_body(flows[2]["response"]), b"")
+        for f in flows:
+            self.assertFalse(error_of(f), f)
+
+    # ---- request bodies ----------------------------------------------------
+
+    def _upload_file(self, n):
+        data = os.urandom(n)
+        path = os.path.join(self.tmp, "up.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        return data, path
+
+    def test_chunked_upload(self):
+        p = self.proxy()
+        small, spath = self._upload_file(10000)
+        st, body = self.get(self.origin + "/echo", p.port, "-H",
+                            "Transfer-Encoding: chunked", "--data-binary", "@" + spath)
+        self.assertEqual(st, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["body_length"], len(small))
+        self.assertEqual(doc["body_sha256"], hashlib.sha256(small).hexdigest())
+        big, bpath = self._upload_file(3 * MiB + 17)
+        st, body = self.get(self.origin + "/sink", p.port, "-H",
+                            "Transfer-Encoding: chunked", "--data-binary", "@" + bpath)
+        self.assertEqual(st, 200, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["length"], len(big))
+        self.assertEqual(doc["sha256"], hashlib.sha256(big).hexdigest())
+        flows = p.flows()
+        self.assertEqual(len(flows), 2)
+        self.assert_flow(flows[0], "POST", "/echo", 200)
+        self.assert_msg_body(flows[0]["request"], small, MiB)
+        self.assert_flow(flows[1], "POST", "/sink", 200)
+        self.assert_msg_body(flows[1]["request"], big, MiB)
+
+    def test_expect_100_continue(self):
+        p = self.proxy()
+        data, path = self._upload_file(2 * MiB + 5)
+        t0 = time.monotonic()
+        r = self.curl("-v", "-x", "http://127.0.0.1:%d" % p.port, "-H",
+                      "Expect: 100-continue", "--expect100-timeout", "20",
+                      "--data-binary", "@" + path, self.origin + "/echo", timeout=40)
+        el = time.monotonic() - t0
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn(b"< HTTP/1.1 100 Continue", r.stderr,
+                      "client never got 100 Continue (waited %.1fs)" % el)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["body_length"], len(data))
+        self.assertEqual(doc["body_sha256"], hashlib.sha256(data).hexdigest())
+        self.assertLess(el, 15)
+        flows = p.flows()
+        self.assertEqual(len(flows), 1)
+        self.assert_flow(flows[0], "POST", "/echo", 200)
+        self.assert_msg_body(flows[0]["request"], data, MiB)
+
+    # ---- capture limits and memory ----------------------------------------
+
+    def test_large_download_bounded_rss(self):
+        n = backend.parse_size(ARGS.large) if not is_mitm() else 64 * MiB
+        p = self.proxy(sets=["body_capture_limit=1MiB", "stream_large_bodies=1m"])
+        r = self.curl("-x", "http://127.0.0.1:%d" % p.port, "-o", "/dev/null", "-w",
+                      "%{http_code} %{size_download}", self.origin + "/stream/%d" % n,
+                      timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode(), "200 %d" % n)
+        if not is_mitm():
+            hwm = p.hwm_kib()
+            self.assertLess(hwm, 64 * 1024, "ringcap VmHWM %d KiB" % hwm)
+            print("\n  download %d bytes: VmHWM %d KiB" % (n, hwm), file=sys.stderr)
+        flows = p.flows()
+        self.assertEqual(len(flows), 1)
+        self.assert_flow(flows[0], "GET", "/stream/%d" % n, 200)
+        resp = flows[0]["response"]
+        self.assertEqual(resp.get("content_length"), n)
+        self.assertTrue(resp.get("content_truncated"))
+        self.assertTrue(msg_body(resp) == backend.payload(MiB))
+
+    def test_large_upload_bounded_rss(self):
+        n = backend.parse_size(ARGS.large_up) if not is_mitm() else 64 * MiB
+        p = self.proxy(sets=["body_capture_limit=1MiB", "stream_large_bodies=1m"])
+        o = "127.0.0.1:%d" % self.B
+        s, c = raw_conn(p.port, timeout=60)
+        s.sendall(("POST http://%s/sink HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+                   "Content-Type: application/octet-stream\r\n\r\n" % (o, o, n)).encode())
+        h = hashlib.sha256()
+        for piece in backend.payload_iter(n):
+            s.sendall(piece)
+            h.update(piece)
+        r = read_response(c)
+        s.close()
+        self.assertEqual(r.status, 200, r.body)
+        doc = json.loads(r.body)
+        self.assertEqual(doc, {"length": n, "sha256": h.hexdigest()})
+        if not is_mitm():
+            hwm = p.hwm_kib()
+            self.assertLess(hwm, 64 * 1024, "ringcap VmHWM %d KiB" % hwm)
+            print("\n  upload %d bytes: VmHWM %d KiB" % (n, hwm), file=sys.stderr)
+        flows = p.flows()
+        self.assertEqual(len(flows), 1)
+        self.assert_flow(flows[0], "POST", "/sink", 200)
+        rq = flows[0]["request"]
+        self.assertEqual(rq.get("content_length"), n)
+        self.assertTrue(rq.get("content_truncated"))
+        self.assertTrue(msg_body(rq) == backend.payload(MiB))
+
+    @ringcap_only
+    def test_capture_limit_zero(self):
+        p = self.proxy(sets=["body_capture_limit=0"])
+        self.assert_ok_body(self.origin + "/bytes/1000", p.port, backend.payload(1000))
+        st, body = self.get(self.origin + "/sink", p.port, "--data-binary", "abcdef")
+        self.assertEqual(st, 200)
+        flows = p.flows()
+        self.assertEqual(len(flows), 2)
+        self.assert_msg_body(flows[0]["response"], backend.payload(1000), 0)
+        self.assert_msg_body(flows[1]["request"], b"abcdef", 0)
+
+    @ringcap_only
+    def test_capture_limit_small(self):
+        p = self.proxy(sets=["body_capture_limit=100"])
+        for n in (99, 100, 101, 5000):
+            self.assert_ok_body(self.origin + "/bytes/%d" % n, p.port, backend.payload(n))
+        self.assert_ok_body(self.origin + "/chunked/3000", p.port, backend.payload(3000))
+        up = backend.payload(250)
+        path = os.path.join(self.tmp, "u")
+        with open(path, "wb") as fh:
+            fh.write(up)
+        st, body = self.get(self.origin + "/echo", p.port, "--data-binary", "@" + path)
+        self.assertEqual(st, 200)
+        flows = p.flows()
+        self.assertEqual(len(flows), 6)
+        for f, n in zip(flows, (99, 100, 101, 5000, 3000)):
+            self.assert_msg_body(f["response"], backend.payload(n), 100)
+        self.assert_msg_body(flows[5]["request"], up, 100)
+
+    @ringcap_only
+    def test_capture_limit_suffix(self):
+        p = self.proxy(sets=["body_capture_limit=1k"])
+        self.assert_ok_body(self.origin + "/bytes/2000", p.port, backend.payload(2000))
+        flows = p.flows()
+        self.assertEqual(len(flows), 1)
+        self.assert_msg_body(flows[0]["response"], backend.payload(2000), 1024)
+
+    # ---- errors ------------------------------------------------------------
+
+    def _error_then_ok(self, p, status, code_re=None):
+        """After an error exchange: a normal request still works, and the log
+        has exactly one error flow then the normal one."""
+        self.assert_serves(p.port)
+        flows = p.flows()
+        self.assertEqual(len(flows), 2, flows)
+        e, ok = flows
+        self.assertTrue(error_of(e), "error flow has no error: %s" % e)
+        err = error_of(e)
+        self.assertTrue(err.get("msg"), err)
+        if code_re:
+            self.assertRegex(str(err.get("name", "")) + " " + str(err.get("msg", "")),
+                             code_re)
+        if e.get("response"):
+            self.assertEqual(status_of(e), status)
+        self.assertNotEqual(e.get("term"), "ok")
+        self.assertFalse(error_of(ok), ok)
+        self.assertEqual(path_of(ok), "/bytes/10")
+        self.assertEqual(status_of(ok), 200)
+        return e
+
+    def _raw_error(self, p, data, status):
+        rs, s, c = raw_exchange(p.port, data, 1)
+        self.assertEqual(len(rs), 1, "no response")
+        self.assertEqual(rs[0].status, status, rs[0].body[:300])
+        rest, closed = read_until_close(s, c, 5)
+        s.close()
+        return rs[0]
+
+    def test_error_400_malformed(self):
+        p = self.proxy()
+        self._raw_error(p, b"BLAH\r\n\r\n", 400)
+        e = self._error_then_ok(p, 400)
+        self.assertIn(e.get("term"), ("client_error", None))
+
+    def test_error_400_bad_header(self):
+        p = self.proxy()
+        o = "127.0.0.1:%d" % self.B
+        self._raw_error(p, ("GET http://%s/x HTTP/1.1\r\nHost: %s\r\nno colon here\r\n\r\n"
+                            % (o, o)).encode(), 400)
+        self._error_then_ok(p, 400)
+
+    @ringcap_only
+    def test_error_431_header_too_large(self):
+        p = self.proxy(sets=["max_header_size=4k"])
+        o = "127.0.0.1:%d" % self.B
+        # fits:
+        st, _ = self.get(self.origin + "/bytes/3", p.port, "-H", "X-Big: " + "a" * 2000)
+        self.assertEqual(st, 200)
+        self._raw_error(p, ("GET http://%s/x HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n"
+                            % (o, o, "a" * 8000)).encode(), 431)
+        self.assert_serves(p.port)
+        flows = p.flows()
+        self.assertEqual(len(flows), 3, flows)
+        self.assertFalse(error_of(flows[0]))
+        self.assertTrue(error_of(flows[1]))
+        self.assertFalse(error_of(flows[2]))
+
+    def test_error_431_default_limit(self):
+        p = self.proxy()
+        o = "127.0.0.1:%d" % self.B
+        hs = "".join("X-H%d: %s\r\n" % (i, "b" * 1000) for i in range(70))
+        data = ("GET http://%s/x HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (o, o, hs)).encode()
+        s, c = raw_conn(p.port)
+        try:
+            s.sendall(data)
+        except OSError:
+            pass  # the proxy may answer and close before reading all of it
+        r = read_response(c)
+        s.close()
+        self.assertIsNotNone(r)
+        self.assertEqual(r.status, 431 if not is_mitm() else r.status)
+        if is_mitm():
+            raise unittest.SkipTest("mitmdump has no header limit")
+        self._error_then_ok(p, 431)
+
+    @ringcap_only
+    def test_error_501_unknown_transfer_encoding(self):
+        p = self.proxy()
+        o = "127.0.0.1:%d" % self.B
+        self._raw_error(p, ("POST http://%s/echo HTTP/1.1\r\nHost: %s\r\n"
+                            "Transfer-Encoding: gzip\r\n\r\nxxxx" % (o, o)).encode(), 501)
+        self._error_then_ok(p, 501)
+
+    def test_error_502_refused(self):
+        p = self.proxy()
+        dead = free_port()
+        st, body = self.get("http://127.0.0.1:%d/nothing" % dead, p.port)
+        self.assertEqual(st, 502, body)
+        self.assertTrue(body.strip(), "502 without a body")
+        self.assertTrue(all(32 <= ch < 127 or ch in b"\r\n\t" for ch in body),
+                        "502 body not readable text: %r" % body[:200])
+        self.assert_serves(p.port)
+        flows = p.flows()
+        self.assertEqual(len(flows), 2, flows)
+        e = flows[0]
+        self.assertEqual((e["request"]["host"], e["request"]["port"]), ("127.0.0.1", dead))
+        self.assertTrue(error_of(e))
+        self.assertEqual(e.get("term"), "upstream_error")
+        self.assertFalse(error_of(flows[1]))
+
+    @ringcap_only
+    def test_error_504_response_timeout(self):
+        p = self.proxy(sets=["response_timeout=1s"])
+        t0 = time.monotonic()
+        st, body = self.get(self.origin + "/hang", p.port, timeout=20)
+        el = time.monotonic() - t0
+        self.assertEqual(st, 504, body)
+        self.assertGreater(el, 0.8)
+        self.assertLess(el, 5, "504 took %.1fs with response_timeout=1s" % el)
+        e = self._error_then_ok(p, 504)
+        self.assertEqual(e.get("term"), "upstream_timeout")
+
+    @ringcap_only
+    def test_error_504_connect_timeout(self):
+        # A listener whose accept queue is full: further SYNs are dropped, so a
+        # connect hangs (loopback only).
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        port = ls.getsockname()[1]
+        fillers = []
+        for _ in range(8):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+        time.sleep(0.2)
+        probe = socket.socket()
+        probe.settimeout(0.7)
+        try:
+            probe.connect(("127.0.0.1", port))
+            hangs = False
+        except socket.timeout:
+            hangs = True
+        except OSError:
+            hangs = False
+        probe.close()
+        try:
+            if not hangs:
+                raise unittest.SkipTest("cannot make a blackholed port here")
+            p = self.proxy(sets=["connect_timeout=1s"])
+            t0 = time.monotonic()
+            st, body = self.get("http://127.0.0.1:%d/x" % port, p.port, timeout=20)
+            el = time.monotonic() - t0
+            self.assertEqual(st, 504, body)
+            self.assertLess(el, 5, "connect timeout took %.1fs" % el)
+            e = self._error_then_ok(p, 504)
+            self.assertEqual(e.get("term"), "upstream_timeout")
+        finally:
+            for f in fillers:
+                f.close()
+            ls.close()
+
+    # ---- CONNECT -----------------------------------------------------------
+
+    def test_connect_tunnel(self):
+        p = self.proxy()
+        self.assert_ok_body(self.origin + "/bytes/100", p.port, backend.payload(100), "-p")
+        flows = p.flows()
+        self.assertEqual(len(flows), 1, flows)
+        f = flows[0]
+        self.assertEqual(f.get("type"), "tcp")
+        t = tcp_of(f)
+        self.assertEqual((t.get("host"), t.get("port")), ("127.0.0.1", self.B))
+        self.assertGreater(t.get("bytes_up") or 0, 50)
+        self.assertGreater(t.get("bytes_down") or 0, 100)
+
+    # ---- exactness ---------------------------------------------------------
+
+    def test_log_exact_flows(self):
+        p = self.proxy()
+        expect = []
+        for i in range(200):
+            path = "/bytes/%d?seq=%d" % (i % 50 + 1, i)
+            st, body = self.get(self.origin + path, p.port)
+            self.assertEqual((st, body), (200, backend.payload(i % 50 + 1)))
+            expect.append(path)
+        procs = []
+        for j in range(4):
+            urls = [self.origin + "/echo?par=%d-%d" % (j, i) for i in range(50)]
+            expect += ["/echo?par=%d-%d" % (j, i) for i in range(50)]
+            args = ["curl", "-sS", "--max-time", "60", "-x",
+                    "http://127.0.0.1:%d" % p.port, "-w", "%{http_code}\n"]
+            for u in urls:
+                args += ["-o", "/dev/null", u]
+            procs.append(subprocess.Popen(args, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, env=ENV))
+        for pr in procs:
+            out, err = pr.communicate(timeout=90)
+            self.assertEqual(pr.returncode, 0, err)
+            self.assertEqual(out.decode().split(), ["200"] * 50)
+        flows = p.flows()
+        self.assertEqual(len(flows), 400)
+        self.assertEqual(sorted(path_of(f) for f in flows), sorted(expect))
+        self.assertEqual([path_of(f) for f in flows[:200]], expect[:200],
+                         "sequential flows out of order")
+        self.assertEqual(len({f.get("id") for f in flows}), 400, "ids not unique")
+        for f in flows:
+            self.assertEqual(status_of(f), 200)
+            self.assertFalse(error_of(f))
+            if path_of(f).startswith("/bytes/"):
+                n = int(path_of(f).split("/")[2].split("?")[0])
+                self.assertTrue(msg_body(f["response"]) == backend.payload(n))
+
+    # ---- shutdown and crashes ---------------------------------------------
+
+    def test_sigterm_during_slow_request(self):
+        p = self.proxy()
+        cp = subprocess.Popen(["curl", "-sS", "--max-time", "30", "-x",
+                               "http://127.0.0.1:%d" % p.port, "-w", "\n%{http_code}",
+                               self.origin + "/slow/3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        p.proc.send_signal(signal.SIGTERM)
+        out, err = cp.communicate(timeout=30)
+        p.stop()
+        el = time.monotonic() - t0
+        completed = out.endswith(b"\n200")
+        print("\n  slow flow %s; exit after %.1fs" % (
+            "completed" if completed else "cut: %r" % err, el), file=sys.stderr)
+        if is_mitm():
+            raise unittest.SkipTest("log checks need ringcap")
+        flows = read_json(self, p.log)
+        self.assertEqual(len(flows), 1, flows)
+        f = flows[0]
+        self.assertEqual(path_of(f), "/slow/3000")
+        if completed:
+            self.assertEqual(status_of(f), 200)
+            self.assertEqual(msg_body(f["response"]), b"slow 3000\n")
+        else:
+            self.assertTrue(error_of(f), "cut flow recorded without an error")
+
+    @ringcap_only
+    def test_sigterm_stops_accepting(self):
+        p = self.proxy()
+        cp = subprocess.Popen(["curl", "-sS", "--max-time", "30", "-x",
+                               "http://127.0.0.1:%d" % p.port, self.origin + "/slow/3000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        time.sleep(1.0)
+        p.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        try:
+            st, body = self.get(self.origin + "/bytes/10", p.port, timeout=5)
+        except AssertionError:
+            st = None
+        self.assertNotEqual(st, 200, "new request served during shutdown")
+        cp.communicate(timeout=30)
+        p.stop()
+
+    @ringcap_only
+    def test_kill9_under_load(self):
+        p = self.proxy()
+        stop = threading.Event()
+        done = [0]
+
+        def load():
+            o = "127.0.0.1:%d" % self.B
+            req = ("GET http://%s/bytes/4096 HTTP/1.1\r\nHost: %s\r\n\r\n" % (o, o)).encode()
+            while not stop.is_set():
+                try:
+                    s, c = raw_conn(p.port, 5)
+                    for _ in range(100):
+                        if stop.is_set():
+                            break
+                        s.sendall(req)
+                        r = read_response(c)
+                        if r is None:
+                            break
+                        done[0] += 1
+                    s.close()
+                except (OSError, AssertionError, backend.BadRequest):
+                    if stop.is_set():
+                        return
+                    time.sleep(0.05)
+
+        ts = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+        for t in ts:
+            t.start()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and (done[0] < 3000 or
+                                          os.path.getsize(p.log) < 256 * 1024):
+            time.sleep(0.1)
+        p.proc.kill()
+        p.proc.wait(5)
+        stop.set()
+        for t in ts:
+            t.join(10)
+        size = os.path.getsize(p.log)
+        self.assertGreater(size, 0, "nothing written after %d requests" % done[0])
+        r = subprocess.run([ARGS.bin, "read", p.log], capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertGreater(len(lines), 0, "no flows read from %d bytes" % size)
+        self.assertLessEqual(len(lines), done[0] + 3)
+        for line in lines:
+            self.assertIn("GET http://127.0.0.1:%d/bytes/4096" % self.B, line)
+        flows = read_json(self, p.log)
+        self.assertEqual(len(flows), len(lines))
+        print("\n  %d requests, %d bytes, %d flows read; stderr: %s" % (
+            done[0], size, len(lines), r.stderr.decode().strip()), file=sys.stderr)
+        if r.stderr.strip():
+            self.assertRegex(r.stderr.decode(), r"cut short \(%d flows read\)" % len(lines))
+
+    @ringcap_only
+    def test_read_truncated_file(self):
+        p = self.proxy()
+        for n in (10, 20, 30):
+            self.assert_ok_body(self.origin + "/bytes/%d" % n, p.port, backend.payload(n))
+        p.stop()
+        with open(p.log, "rb") as f:
+            data = f.read()
+        cut = os.path.join(self.tmp, "cut.rcap")
+        with open(cut, "wb") as f:
+            f.write(data[:-3])
+        r = subprocess.run([ARGS.bin, "read", cut], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertIn("/bytes/10", lines[0])
+        self.assertIn("/bytes/20", lines[1])
+        self.assertIn("ringcap: warning: %s: last record cut short (2 flows read)" % cut,
+                      r.stderr.decode())
+        # the whole file reads without a warning
+        r = subprocess.run([ARGS.bin, "read", p.log], capture_output=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertEqual(len(r.stdout.decode().splitlines()), 3)
+
+    # ---- read and the command line ----------------------------------------
+
+    @ringcap_only
+    def test_read_text(self):
+        p = self.proxy()
+        self.assert_ok_body(self.origin + "/bytes/612", p.port, backend.payload(612))
+        dead = free_port()
+        st, _ = self.get("http://127.0.0.1:%d/x" % dead, p.port)
+        self.assertEqual(st, 502)
+        self.assert_ok_body(self.origin + "/bytes/100", p.port, backend.payload(100), "-p")
+        flows = p.flows()
+        r = subprocess.run([ARGS.bin, "read", p.log], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(len(lines), 3, lines)
+        self.assertRegex(lines[0], r"^%s: GET http://127\.0\.0\.1:%d/bytes/612 HTTP/1\.1 "
+                         r"<< 200 OK application/octet-stream 612b \d+ms$"
+                         % (re.escape(peer_of(flows[0])), self.B))
+        self.assertRegex(lines[1], r"^%s: GET http://127\.0\.0\.1:%d/x HTTP/1\.1 << error: "
+                         % (re.escape(peer_of(flows[1])), dead))
+        self.assertRegex(lines[2], r"^%s: CONNECT 127\.0\.0\.1:%d tcp up \S+ down \S+ "
+                         % (re.escape(peer_of(flows[2])), self.B))
+
+    @ringcap_only
+    def test_cli_help(self):
+        r = subprocess.run([ARGS.bin, "--help"], capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = (r.stdout + r.stderr).decode()
+        for word in ("--mode", "-w", "--set", "-p", "--listen-host", "read"):
+            self.assertIn(word, out)
+
+    @ringcap_only
+    def test_cli_bad_arguments(self):
+        for args in (["--mode", "foo:bar"], ["--set", "no_such_option=1"],
+                     ["--set", "body_capture_limit=lots"], ["--mode", "reverse:"],
+                     ["-p", "notaport"], ["--bogus-flag"]):
+            r = subprocess.run([ARGS.bin, "-p", str(free_port())] + args,
+                               capture_output=True, timeout=10)
+            self.assertEqual(r.returncode, 2, "%s: rc=%s %s" % (args, r.returncode,
+                                                                r.stderr))
+            self.assertTrue(r.stderr.strip(), "%s: no message" % args)
+
+
+def start_backend():
+    p = subprocess.Popen([sys.executable, os.path.join(HERE, "backend.py"), "--port", "0"],
+                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    line = p.stdout.readline().decode()
+    m = re.match(r"ready (\d+)", line)
+    if not m:
+        p.kill()
+        sys.exit("backend did not start: %r" % line)
+    return p, int(m.group(1))
+
+
+def main():
+    global ARGS, BACKEND
+    ap = argparse.ArgumentParser(description="ringcap end-to-end tests")
+    ap.add_argument("--bin", default=os.path.join(HERE, "../../build/cli/ringcap"))
+    ap.add_argument("--peer", choices=("ringcap", "mitmdump"), default="ringcap")
+    ap.add_argument("-k", action="append", default=[], help="test name pattern")
+    ap.add_argument("-v", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep temp dirs")
+    ap.add_argument("--large", default="1GiB", help="size of the big download")
+    ap.add_argument("--large-up", default="512MiB", help="size of the big upload")
+    ARGS = ap.parse_args()
+    if ARGS.peer == "ringcap":
+        ARGS.bin = os.path.abspath(ARGS.bin)
+        if not os.access(ARGS.bin, os.X_OK):
+            sys.exit("no ringcap binary at %s (--bin)" % ARGS.bin)
+    BACKEND = start_backend()
+    try:
+        loader = unittest.TestLoader()
+        if ARGS.k:
+            loader.testNamePatterns = ["*%s*" % k if "*" not in k else k for k in ARGS.k]
+        suite = loader.loadTestsFromTestCase(E2E)
+        res = unittest.TextTestRunner(verbosity=2 if ARGS.v else 1,
+                                      stream=sys.stderr).run(suite)
+    finally:
+        BACKEND[0].kill()
+        BACKEND[0].wait(5)
+    sys.exit(0 if res.wasSuccessful() and res.testsRun > 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
