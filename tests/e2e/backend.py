@@ -363,6 +363,24 @@ class Handler:
             while self.c.read_some(65536):
                 pass
             return False
+        if name == "then-close":
+            # Looks keep-alive, then the server goes away (idle-timeout race).
+            self.respond(method, 200, payload(parse_size(arg)), close=False)
+            time.sleep(0.05)
+            return False
+        if name == "cut":
+            # Announces N bytes, sends half, closes.
+            n = parse_size(arg)
+            self.c.send(self.head(200, [("Content-Type", "application/octet-stream"),
+                                        ("Content-Length", str(n))], False))
+            self.c.send(payload(n // 2))
+            time.sleep(0.05)
+            return False
+        if name == "bigheader":
+            n = parse_size(arg)
+            self.c.send(self.head(200, [("X-Big", "h" * n), ("Content-Length", "2")],
+                                  close) + b"ok")
+            return True
         if name == "count":
             self.respond(method, 200, b"%d\n" % self.server.count, "text/plain",
                          close)
