@@ -1007,7 +1007,8 @@ static void parse_upstream_head(struct shard *s, struct sess *x)
 	}
 	ssize_t r = h1_parse_response(x->u.in.p + x->u.in.rd, avail, 0, &rp,
 				      s->hdrs, SHARD_MAX_HEADERS, &err_off);
-	if (r == 0 && avail > s->cfg->max_header_size)
+	if ((r == 0 && avail > s->cfg->max_header_size) ||
+	    (r > 0 && (size_t)r > s->cfg->max_header_size))
 		r = RC_H1_HEAD_TOO_LARGE;
 	if (r > 0) {
 		on_response_head(s, x, r, &rp);
@@ -1037,6 +1038,10 @@ static void client_process(struct shard *s, struct sess *x)
 	case RQ_HEAD:
 		if (!rbuf_len(&x->c.in)) {
 			if (x->c.eof) {
+				/* the client is done: its idle upstream goes to
+				 * the pool for the next client */
+				if (x->rq == RQ_IDLE)
+					upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
 				sess_close(s, x);
 				return;
 			}
@@ -1122,6 +1127,26 @@ bool session_on_recv(struct shard *s, struct sess *x, bool upstream,
 	else
 		client_process(s, x);
 	return false;
+}
+
+void session_on_send_error(struct shard *s, struct sess *x, bool upstream,
+			   int res)
+{
+	struct side *sd = upstream ? &x->u : &x->c;
+	sd->eof = true;
+	sd->err = res;
+	if (upstream && x->rq == RQ_BODY && x->rs == RS_HEAD) {
+		/* The server stopped reading (it may still answer, e.g. 413):
+		 * stop forwarding the request and wait for its response. */
+		x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+		return;
+	}
+	if (x->flags & SF_ERR_REPLY) {
+		flow_done(s, x); /* our own error answer could not be sent */
+		return;
+	}
+	abort_flow(s, x, upstream ? RC_ENG_UPSTREAM_CLOSED : RC_ENG_CLIENT_CLOSED,
+		   upstream ? FLOW_TERM_UPSTREAM_CLOSED : FLOW_TERM_CLIENT_CLOSED);
 }
 
 static void start_tunnel(struct shard *s, struct sess *x)
@@ -1253,7 +1278,9 @@ void session_on_timeout(struct shard *s, struct sess *x)
 	x->deadline = 0;
 	switch (x->rq) {
 	case RQ_IDLE:
-		sess_close(s, x); /* keep-alive idle: nothing to record */
+		/* keep-alive idle: nothing to record */
+		upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
+		sess_close(s, x);
 		return;
 	case RQ_HEAD:
 		reply_error(s, x, 408, RC_ENG_HEADER_TIMEOUT, NULL);

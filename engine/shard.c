@@ -377,9 +377,8 @@ static void on_send(struct shard *s, struct sess *x, bool upstream,
 		session_on_sent(s, x, upstream);
 		return;
 	}
-	/* The peer is gone (EPIPE, ECONNRESET): same as an EOF on read. */
-	sd->eof = true;
-	session_on_recv(s, x, upstream, NULL, res == 0 ? -EPIPE : res, -1);
+	/* The peer is gone (EPIPE, ECONNRESET). */
+	session_on_send_error(s, x, upstream, res == 0 ? -EPIPE : res);
 }
 
 static void arm_tick(struct shard *s)

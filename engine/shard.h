@@ -268,6 +268,9 @@ bool session_on_recv(struct shard *s, struct sess *x, bool upstream,
 		     const char *data, int res, int bid) NONNULL(1, 2);
 void session_on_sent(struct shard *s, struct sess *x, bool upstream)
 	NONNULL(1, 2);
+/* A send to the client (upstream == false) or upstream failed. */
+void session_on_send_error(struct shard *s, struct sess *x, bool upstream,
+			   int res) NONNULL(1, 2);
 void session_on_connect(struct shard *s, struct sess *x, int res)
 	NONNULL(1, 2);
 void session_on_resolved(struct shard *s, struct sess *x, int err,
