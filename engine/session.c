@@ -173,8 +173,12 @@ static void flow_begin(struct shard *s, struct sess *x, double ts)
 	make_uuid(s, c->f.id);
 	c->f.type = FLOW_HTTP;
 	c->f.mode = sess_mode(s, x)->kind;
-	endpoint_from(&c->f.client.peer, &x->caddr);
-	local_endpoint(&c->f.client.local, x->c.fd);
+	if (!x->c_local.port) { /* once per connection */
+		endpoint_from(&x->c_peer, &x->caddr);
+		local_endpoint(&x->c_local, x->c.fd);
+	}
+	c->f.client.peer = x->c_peer;
+	c->f.client.local = x->c_local;
 	c->f.client.ts_start = x->c_ts_start;
 	c->f.req.ts_start = ts;
 }
@@ -312,6 +316,7 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 	else
 		close(x->u.fd);
 	x->u.fd = -1;
+	x->u_ep_fd = -1;
 	free(x->u.in.p);
 	memset(&x->u.in, 0, sizeof(x->u.in));
 	x->u.eof = false;
@@ -471,6 +476,7 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 	int fd = pool_take(s, host, port);
 	if (fd >= 0) {
 		x->u.fd = fd;
+		x->u_ep_fd = -1;
 		x->flags |= SF_UP_REUSED;
 		atomic_fetch_add_explicit(&s->st.upstream_reused, 1,
 					  memory_order_relaxed);
@@ -975,6 +981,7 @@ static void retry_upstream(struct shard *s, struct sess *x)
 	x->flags &= ~SF_UP_REUSED;
 	close(x->u.fd);
 	x->u.fd = -1;
+	x->u_ep_fd = -1;
 	x->u.eof = false;
 	x->u.in.rd = x->u.in.wr = 0;
 	x->rq = RQ_UPSTREAM;
@@ -1224,6 +1231,7 @@ void session_on_connect(struct shard *s, struct sess *x, int res)
 			 x->up_port, strerror(-res));
 		close(x->u.fd);
 		x->u.fd = -1;
+		x->u_ep_fd = -1;
 		reply_error(s, x, code == RC_ENG_UPSTREAM_TIMEOUT ? 504 : 502,
 			    code, detail);
 		return;
@@ -1235,16 +1243,17 @@ void session_on_connect(struct shard *s, struct sess *x, int res)
 	if (!c->f.server.ts_start)
 		c->f.server.ts_start = rc_wall_now();
 	c->f.server.ts_setup = rc_wall_now();
-	endpoint_from(&c->f.server.peer, &x->up_addr);
-	if (x->flags & SF_UP_REUSED) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		if (getpeername(x->u.fd, (struct sockaddr *)&ss, &sl) == 0) {
-			x->up_addr = ss;
-			endpoint_from(&c->f.server.peer, &ss);
+	if (x->u_ep_fd != x->u.fd) { /* once per upstream connection */
+		if (x->flags & SF_UP_REUSED) { /* from the pool */
+			socklen_t sl = sizeof(x->up_addr);
+			getpeername(x->u.fd, (struct sockaddr *)&x->up_addr, &sl);
 		}
+		endpoint_from(&x->u_peer, &x->up_addr);
+		local_endpoint(&x->u_local, x->u.fd);
+		x->u_ep_fd = x->u.fd;
 	}
-	local_endpoint(&c->f.server.local, x->u.fd);
+	c->f.server.peer = x->u_peer;
+	c->f.server.local = x->u_local;
 	x->rs = x->req_is_connect ? RS_NONE : RS_HEAD;
 	if (x->req_is_connect && sess_mode(s, x)->kind != FLOW_MODE_UPSTREAM) {
 		x->csend_what = SW_OWN;

@@ -63,6 +63,7 @@ static struct sess *sess_alloc(struct shard *s)
 	x->gen = gen & 0xffffff;
 	x->c.fd = -1;
 	x->u.fd = -1;
+	x->u_ep_fd = -1;
 	x->next = s->active;
 	if (s->active)
 		s->active->prev = x;

@@ -145,6 +145,9 @@ struct sess {
 	bool switching;        /* 101 forwarded: becomes a tunnel */
 	uint8_t csend_what, usend_what; /* what the send in flight carries */
 	double c_ts_start;     /* client accepted (wall clock) */
+	struct flow_endpoint c_peer, c_local; /* looked up once */
+	struct flow_endpoint u_peer, u_local; /* for upstream fd u_ep_fd */
+	int u_ep_fd;
 	bool has_flow;
 	bool resp_started;     /* some response bytes went to the client */
 	int err;               /* error that ends the flow */
@@ -199,7 +202,7 @@ struct shard_stats {
 #define SHARD_BUF_SIZE 65536u
 #define SHARD_NBUFS 256u
 #define SHARD_BGID 1
-#define SHARD_MAX_HEADERS 128
+#define SHARD_MAX_HEADERS 1024
 #define SHARD_DNS_WATCH 16
 #define SHARD_DNS_CACHE 256
 

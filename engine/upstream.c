@@ -260,6 +260,7 @@ void upstream_connect(struct shard *s, struct sess *x,
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	x->u.fd = fd;
+	x->u_ep_fd = -1;
 	if ((const void *)sa != (const void *)&x->up_addr)
 		memcpy(&x->up_addr, sa, salen);
 	x->up_addrlen = salen;

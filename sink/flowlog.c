@@ -21,9 +21,9 @@
 #define MAX_RECORD ((size_t)1 << 30)   /* larger is corruption */
 #define WBUF_SIZE ((size_t)1 << 20)
 #define BATCH 256                      /* records per ring per pass */
-#define SPIN_ROUNDS 64
-#define SLEEP_MIN_NS 200000L
-#define SLEEP_MAX_NS 5000000L
+#define FLUSH_AT ((size_t)256 << 10)
+#define SLEEP_MIN_NS 250000L
+#define SLEEP_MAX_NS 8000000L
 
 struct flowlog_writer {
 	pthread_t thread;
@@ -175,30 +175,15 @@ static uint64_t drain_pass(struct flowlog_writer *w)
 	return n;
 }
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-/* Spin a little, then sleep 200us doubling up to 5ms. */
+/* Nothing to do: sleep 250us doubling up to 8ms. No spinning: on a small
+ * machine the shards need the CPU more than the writer needs latency. */
 static void backoff(unsigned *idle)
 {
-	struct timespec ts = {0, SLEEP_MIN_NS};
+	struct timespec ts = {0, SLEEP_MIN_NS << (*idle < 5 ? *idle : 5)};
 
-	if (*idle < SPIN_ROUNDS) {
-		(*idle)++;
-		for (int i = 0; i < 32; i++)
-			cpu_relax();
-		return;
-	}
-	for (unsigned k = SPIN_ROUNDS; k < *idle && ts.tv_nsec < SLEEP_MAX_NS; k++)
-		ts.tv_nsec *= 2;
 	if (ts.tv_nsec > SLEEP_MAX_NS)
 		ts.tv_nsec = SLEEP_MAX_NS;
-	else
-		(*idle)++;
+	(*idle)++;
 	nanosleep(&ts, NULL);
 }
 
@@ -215,10 +200,12 @@ static void *writer_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		/* Rings are empty: now is the time for the syscalls. */
-		if (w->fd >= 0)
+		/* Rings are empty. Write when enough has gathered or once the
+		 * traffic has paused for a moment (idle >= 3: ~2 ms), so a
+		 * busy proxy costs one write(2) per FLUSH_AT bytes. */
+		if (w->fd >= 0 && (w->buf_len >= FLUSH_AT || idle >= 3 || stopping))
 			flush(w);
-		if (w->print)
+		if (w->print && (idle >= 3 || stopping))
 			fflush(w->print);
 		if (stopping)
 			break;
