@@ -136,11 +136,12 @@ def status_of(f):
 class Proxy:
     """One ringcap (or mitmdump) process under test."""
 
-    def __init__(self, tc, modes=(), port=None, sets=(), extra=(), name="rc"):
+    def __init__(self, tc, modes=(), port=None, sets=(), extra=(), name="rc",
+                 log=None, quiet=True):
         self.tc = tc
         self.name = name
         self.port = port if port is not None else free_port()
-        self.log = os.path.join(tc.tmp, name + ".rcap")
+        self.log = log or os.path.join(tc.tmp, name + ".rcap")
         self.out = os.path.join(tc.tmp, name + ".stdout")
         self.err = os.path.join(tc.tmp, name + ".stderr")
         if is_mitm():
@@ -152,7 +153,8 @@ class Proxy:
                 if s.split("=")[0] in ("keep_host_header", "stream_large_bodies"):
                     cmd += ["--set", s]
         else:
-            cmd = [ARGS.bin, "-q", "--listen-host", "127.0.0.1", "-w", self.log]
+            cmd = [ARGS.bin] + (["-q"] if quiet else []) + [
+                "--listen-host", "127.0.0.1", "-w", self.log]
             if not any("@" in m for m in modes) or len(modes) > 1:
                 cmd += ["-p", str(self.port)]
             for m in modes:
@@ -1271,6 +1273,82 @@ class E2E(unittest.TestCase):
         self.assertEqual(len(lines), 3)
         for line, n in zip(lines, (1, 2, 3)):
             self.assertIn("/bytes/%d " % n, line)
+
+    def _stalled_log(self, policy):
+        """ringcap writing its log into a FIFO nobody reads for a while."""
+        fifo = os.path.join(self.tmp, "log.fifo")
+        os.mkfifo(fifo)
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, fd)
+        p = self.proxy(log=fifo, quiet=False, sets=[
+            "capture_overflow=" + policy, "body_capture_limit=64k", "shards=1"])
+        n = 300
+        paths = ["/bytes/64k?i=%d" % i for i in range(n)]
+        args = ["curl", "-sS", "--max-time", "60", "-x", "http://127.0.0.1:%d" % p.port,
+                "-w", "%{http_code}\n"]
+        for u in paths:
+            args += ["-o", "/dev/null", self.origin + u]
+        cp = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        if policy == "block":
+            # Nothing may be lost: the proxy pauses until the log drains.
+            time.sleep(2)
+            self.assertIsNone(cp.poll(), "300 flows of 64k went through a stalled "
+                              "log without waiting")
+        data = bytearray()
+
+        def drain(until_eof):
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                try:
+                    d = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    if not until_eof:
+                        return
+                    time.sleep(0.02)
+                    continue
+                if not d:
+                    if until_eof and p.proc.poll() is None:
+                        time.sleep(0.02)
+                        continue
+                    return
+                data.extend(d)
+        if policy == "block":
+            t = threading.Thread(target=drain, args=(True,), daemon=True)
+            t.start()
+        out, err = cp.communicate(timeout=90)
+        self.assertEqual(cp.returncode, 0, err)
+        self.assertEqual(out.split(), [b"200"] * n)
+        p.proc.send_signal(signal.SIGTERM)
+        if policy != "block":
+            t = threading.Thread(target=drain, args=(True,), daemon=True)
+            t.start()
+        t.join(40)
+        p.stop()
+        path = os.path.join(self.tmp, "drained.rcap")
+        with open(path, "wb") as f:
+            f.write(data)
+        flows = read_json(self, path)
+        m = re.search(r"(\d+) flows \((\d+) with errors\), (\d+) captured, (\d+) dropped",
+                      p.stderr())
+        self.assertTrue(m, "no exit summary on stderr:\n" + p.stderr())
+        total, _, captured, dropped = (int(x) for x in m.groups())
+        self.assertEqual(total, n)
+        self.assertEqual(captured, len(flows))
+        self.assertEqual(captured + dropped, n)
+        got = [path_of(f) for f in flows]
+        self.assertEqual(len(set(got)), len(got))
+        self.assertTrue(set(got) <= set(paths))
+        return dropped
+
+    @ringcap_only
+    def test_capture_overflow_drop(self):
+        dropped = self._stalled_log("drop")
+        self.assertGreater(dropped, 0, "a stalled log dropped nothing")
+
+    @ringcap_only
+    def test_capture_overflow_block(self):
+        dropped = self._stalled_log("block")
+        self.assertEqual(dropped, 0)
 
     # ---- CONNECT -----------------------------------------------------------
 
