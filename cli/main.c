@@ -2,6 +2,7 @@
 /* ringcap's entry point: `ringcap [options]` runs the proxy (engine +
  * flow log writer + status line), `ringcap read` prints a flow log. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,12 @@ static int run_proxy(int argc, char **argv)
 	if (r)
 		return r == 1 ? 0 : 2;
 	o.eng.capture = o.save_file || o.verbosity >= 0;
+
+	/* Capture buffers (up to body_capture_limit each) come and go with
+	 * every flow: keep them in the heap instead of fresh mmap()s, whose
+	 * page faults cost more than the copy into them. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 
 	/* Signals are taken by sigwait() below, never by the shards. */
 	sigset_t set;

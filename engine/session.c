@@ -211,7 +211,7 @@ static struct rc_str rebase(const char *copy, const char *head,
 
 static void capture_body(struct shard *s, struct flow_body *fb,
 			 uint8_t **buf, uint32_t *cap, const char *data,
-			 size_t n)
+			 size_t n, uint64_t hint)
 {
 	uint64_t limit = s->cfg->body_capture_limit;
 	uint64_t have = fb->captured;
@@ -226,7 +226,9 @@ static void capture_body(struct shard *s, struct flow_body *fb,
 		fb->truncated = true;
 	}
 	if (have + take > *cap) {
-		uint64_t nc = *cap ? *cap : 4096;
+		/* First growth: the declared length when there is one, so a
+		 * 1 MiB body is one allocation, not eight reallocations. */
+		uint64_t nc = *cap ? *cap : (hint > 4096 ? hint : 4096);
 		while (nc < have + take)
 			nc *= 2;
 		if (nc > limit)
@@ -768,10 +770,14 @@ static ssize_t body_take(struct shard *s, struct sess *x, bool from_upstream,
 		if (dl && !tunnel) {
 			if (from_upstream)
 				capture_body(s, &c->f.resp.body, &c->resp_body,
-					     &c->resp_body_cap, data, dl);
+					     &c->resp_body_cap, data, dl,
+					     x->rsb.kind == H1_BODY_LENGTH
+						     ? x->rsb.remaining + dl : 0);
 			else
 				capture_body(s, &c->f.req.body, &c->req_body,
-					     &c->req_body_cap, data, dl);
+					     &c->req_body_cap, data, dl,
+					     x->rqb.kind == H1_BODY_LENGTH
+						     ? x->rqb.remaining + dl : 0);
 		}
 		if (n == 0)
 			break;

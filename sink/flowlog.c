@@ -22,6 +22,7 @@
 #define WBUF_SIZE ((size_t)1 << 20)
 #define BATCH 256                      /* records per ring per pass */
 #define FLUSH_AT ((size_t)256 << 10)
+#define BIG_RECORD ((size_t)64 << 10)     /* written from the ring directly */
 #define SLEEP_MIN_NS 250000L
 #define SLEEP_MAX_NS 8000000L
 
@@ -96,23 +97,39 @@ static void flush(struct flowlog_writer *w)
 	w->buf_len = 0;
 }
 
-/* A record too big for the buffer goes straight to the file. */
+/* A large record goes straight from the ring to the file, framing and
+ * payload in one writev(2), without passing through the buffer. */
 static void write_big(struct flowlog_writer *w, const uint8_t *frame,
 		      const void *p, size_t len)
 {
-	int rc;
+	struct iovec iov[2] = {{(void *)frame, FRAME_SIZE}, {(void *)p, len}};
+	struct iovec *v = iov;
+	int cnt = 2;
 
 	flush(w);
 	if (atomic_load(&w->error))
 		return;
-	rc = write_all(w->fd, frame, FRAME_SIZE);
-	if (!rc)
-		rc = write_all(w->fd, p, len);
-	if (rc)
-		set_error(w, rc);
-	else
-		atomic_fetch_add_explicit(&w->bytes, FRAME_SIZE + len,
-					  memory_order_relaxed);
+	while (cnt) {
+		ssize_t n = writev(w->fd, v, cnt);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			set_error(w, n < 0 ? -errno : -EIO);
+			return;
+		}
+		while (cnt && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
+	}
+	atomic_fetch_add_explicit(&w->bytes, FRAME_SIZE + len,
+				  memory_order_relaxed);
 }
 
 static void store(struct flowlog_writer *w, const void *p, size_t len)
@@ -126,12 +143,12 @@ static void store(struct flowlog_writer *w, const void *p, size_t len)
 	}
 	put_le32(frame, (uint32_t)len);
 	put_le32(frame + 4, (uint32_t)crc32(0, p, (uInt)len));
-	if (FRAME_SIZE + len > WBUF_SIZE - w->buf_len)
-		flush(w);
-	if (FRAME_SIZE + len > WBUF_SIZE) {
+	if (len >= BIG_RECORD) {
 		write_big(w, frame, p, len);
 		return;
 	}
+	if (FRAME_SIZE + len > WBUF_SIZE - w->buf_len)
+		flush(w);
 	memcpy(w->buf + w->buf_len, frame, FRAME_SIZE);
 	memcpy(w->buf + w->buf_len + FRAME_SIZE, p, len);
 	w->buf_len += FRAME_SIZE + len;
