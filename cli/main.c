@@ -17,6 +17,7 @@
 #include "sink/flowlog.h"
 
 int cli_read_main(int argc, char **argv);
+int cli_export_main(int argc, char **argv);
 
 static void human(char *out, size_t n, double v)
 {
@@ -192,5 +193,7 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "read"))
 		return cli_read_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "export"))
+		return cli_export_main(argc - 1, argv + 1);
 	return run_proxy(argc, argv);
 }
