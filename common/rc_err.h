@@ -45,6 +45,21 @@
 	X(SINK_TRUNCATED, -5204, "flow log ends in a partial record")           \
 	X(SINK_CORRUPT, -5205, "flow log record is corrupt")                    \
 	X(SINK_DECODE, -5206, "flow record does not match the schema")          \
+	/* proto/tls_hello: -5400 .. -5499 */                                    \
+	X(TLS_NOT_TLS, -5400, "client did not start with a TLS handshake record") \
+	X(TLS_BAD_RECORD, -5401, "malformed TLS record header")                  \
+	X(TLS_NOT_HANDSHAKE, -5402, "non-handshake TLS record inside the ClientHello") \
+	X(TLS_NOT_CLIENT_HELLO, -5403, "first TLS handshake message is not a ClientHello") \
+	X(TLS_HELLO_TOO_LARGE, -5404, "TLS ClientHello larger than 64 KiB")     \
+	X(TLS_BAD_LENGTH, -5405, "TLS ClientHello length field does not fit its container") \
+	X(TLS_TRAILING_DATA, -5406, "unexpected bytes after the TLS ClientHello in its record") \
+	X(TLS_BAD_VERSION, -5407, "TLS ClientHello offers no TLS/SSL 3.x version") \
+	X(TLS_DUP_EXTENSION, -5408, "duplicate extension in the TLS ClientHello") \
+	X(TLS_BAD_EXTENSION, -5409, "malformed extension in the TLS ClientHello") \
+	X(TLS_BAD_SNI, -5410, "TLS server name (SNI) is not a valid host name")  \
+	X(TLS_SSLV2, -5411, "SSLv2-format ClientHello (not supported)")          \
+	X(TLS_NEED_SCRATCH, -5412, "ClientHello split over records: reassembly buffer too small") \
+	X(TLS_TOO_FRAGMENTED, -5413, "TLS ClientHello split over too many records") \
 	/* cli/config: -5300 .. -5399 */                                        \
 	X(CFG_BAD_MODE, -5300, "invalid --mode")                                \
 	X(CFG_BAD_OPTION, -5301, "unknown option")                              \
