@@ -104,22 +104,32 @@ void tns_int(struct tns *t, int64_t v)
 	atom(t, s, (size_t)n, '#');
 }
 
+/* Python's float repr: the fewest significant digits that read back as
+ * |v|, in fixed notation when the decimal exponent is in [-4, 16), else
+ * in scientific notation ("1e-05", "1e+16"); an integral value in fixed
+ * notation gets ".0". */
 void tns_float(struct tns *t, double v)
 {
-	char s[40];
-	int n;
+	char s[64];
+	int n = 0, sig, exp;
 
-	if (isnan(v)) {
-		n = snprintf(s, sizeof(s), "nan");
-	} else if (isinf(v)) {
-		n = snprintf(s, sizeof(s), v < 0 ? "-inf" : "inf");
-	} else {
-		for (int prec = 1; prec <= 17; prec++) {
-			n = snprintf(s, sizeof(s), "%.*g", prec, v);
-			if (strtod(s, NULL) == v)
-				break;
-		}
-		if (!strpbrk(s, ".e"))
+	if (isnan(v) || isinf(v)) {
+		n = snprintf(s, sizeof(s), "%s",
+			     isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+		atom(t, s, (size_t)n, '^');
+		return;
+	}
+	for (sig = 1; sig <= 17; sig++) {
+		n = snprintf(s, sizeof(s), "%.*e", sig - 1, v);
+		if (strtod(s, NULL) == v)
+			break;
+	}
+	exp = atoi(strchr(s, 'e') + 1);
+	if (exp >= -4 && exp < 16) {
+		int decimals = sig - 1 - exp;
+		n = snprintf(s, sizeof(s), "%.*f", decimals > 0 ? decimals : 0,
+			     v);
+		if (!strchr(s, '.'))
 			n += snprintf(s + n, sizeof(s) - (size_t)n, ".0");
 	}
 	atom(t, s, (size_t)n, '^');
