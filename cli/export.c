@@ -15,7 +15,7 @@
 #define RINGCAP_VERSION "0.1.0"
 #endif
 
-#define USAGE "usage: ringcap export --har|--mitmproxy FILE... > OUT\n"
+#define USAGE "usage: ringcap export --har|--mitmproxy FILE|DIR... > OUT\n"
 
 int cli_export_main(int argc, char **argv);
 
@@ -37,32 +37,57 @@ static int export_flow(struct export_run *x, const struct flow *f)
 	return mitm_write_flow(stdout, &x->tns, f);
 }
 
-/* Returns 0, or 1 if this file could not be read in full. */
-static int export_file(struct export_run *x, const char *path)
+static void file_ended(const struct flowlog_set *set, int rc, int *ret)
 {
-	struct flowlog_reader *r;
-	int rc = flowlog_open(&r, path);
+	const char *path = flowlog_set_path(set);
+	unsigned long n = flowlog_set_records(set);
+
+	if (rc == RC_SINK_TRUNCATED) {
+		fprintf(stderr,
+			"ringcap: warning: %s: last record cut short (%lu flows "
+			"read)\n", path, n);
+		return;
+	}
+	if (rc == RC_SINK_BAD_MAGIC || rc == RC_SINK_BAD_VERSION || n == 0)
+		fprintf(stderr, "ringcap: %s: %s\n", path,
+			rc < -4095 ? rc_strerror(rc) : strerror(-rc));
+	else
+		fprintf(stderr, "ringcap: %s: %s after %lu flows\n", path,
+			rc < -4095 ? rc_strerror(rc) : strerror(-rc), n);
+	*ret = 1;
+}
+
+/* Every record of every file (files, directories, rotated sets, as `ringcap
+ * read` takes them). Returns 0, or 1 if some file could not be read in
+ * full; a write error stops everything and is left in x->write_err. */
+static int export_files(struct export_run *x, char *const *paths, unsigned n)
+{
+	struct flowlog_set *set;
+	int ret = 0, rc;
+
+	rc = flowlog_set_open(&set, paths, n, false);
 	if (rc < 0) {
-		fprintf(stderr, "ringcap: %s: %s\n", path, rc_strerror(rc));
+		x->write_err = rc;
 		return 1;
 	}
 	msgpack_zone zone;
 	msgpack_zone_init(&zone, 4096);
-	unsigned long n = 0, bad = 0;
-	int ret = 0;
 	for (;;) {
 		const void *buf;
 		size_t len;
-		rc = flowlog_next(r, &buf, &len);
-		if (rc <= 0)
+		rc = flowlog_set_next(set, &buf, &len);
+		if (rc == 0)
 			break;
+		if (rc < 0) {
+			file_ended(set, rc, &ret);
+			continue;
+		}
 		struct flow f;
 		msgpack_zone_clear(&zone);
 		if (flow_decode(buf, len, &zone, &f) < 0) {
-			bad++;
+			x->undecodable++;
 			continue;
 		}
-		n++;
 		int res = export_flow(x, &f);
 		if (res < 0) {
 			x->write_err = res;
@@ -70,23 +95,8 @@ static int export_file(struct export_run *x, const char *path)
 		}
 		x->counts[res]++;
 	}
-	if (x->write_err)
-		; /* reported by the caller */
-	else if (rc == RC_SINK_TRUNCATED)
-		fprintf(stderr,
-			"ringcap: warning: %s: last record cut short (%lu flows "
-			"read)\n", path, n);
-	else if (rc < 0) {
-		fprintf(stderr, "ringcap: %s: %s after %lu flows\n", path,
-			rc_strerror(rc), n);
-		ret = 1;
-	}
-	if (bad)
-		fprintf(stderr, "ringcap: %s: %lu records did not decode\n",
-			path, bad);
-	x->undecodable += bad;
 	msgpack_zone_destroy(&zone);
-	flowlog_close(r);
+	flowlog_set_close(set);
 	return ret;
 }
 
@@ -105,6 +115,9 @@ static void summary(const struct export_run *x)
 			"; skipped %llu flows with no request (client sent "
 			"no valid request head)",
 			(unsigned long long)x->counts[EXP_SKIP_NO_REQUEST]);
+	if (x->undecodable)
+		fprintf(stderr, "; %llu records did not decode (skipped)",
+			(unsigned long long)x->undecodable);
 	fputc('\n', stderr);
 }
 
@@ -168,17 +181,20 @@ int cli_export_main(int argc, char **argv)
 	    har_begin(&x.har, stdout, RINGCAP_VERSION) < 0)
 		x.write_err = -EIO;
 	int rc = 0;
-	for (int i = optind; i < argc && !x.write_err; i++)
-		rc |= export_file(&x, argv[i]);
+	if (!x.write_err)
+		rc = export_files(&x, argv + optind, (unsigned)(argc - optind));
 	if (!x.write_err && x.fmt == FMT_HAR && har_end(&x.har) < 0)
 		x.write_err = -EIO;
 	if (!x.write_err && fflush(stdout) == EOF)
 		x.write_err = -EIO;
 	tns_free(&x.tns);
+	if (x.write_err == -ENOMEM) {
+		fputs("ringcap: export: out of memory\n", stderr);
+		return 1;
+	}
 	if (x.write_err) {
 		fprintf(stderr, "ringcap: export: cannot write the output: %s\n",
-			x.write_err == -ENOMEM ? "out of memory"
-					       : strerror(errno ? errno : EIO));
+			strerror(errno ? errno : EIO));
 		return 1;
 	}
 	summary(&x);
