@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: MIT */
+/* proto/tls_hello tests: real ClientHellos (tests/fuzz/corpus/tls_hello,
+ * captured from openssl, curl, wget/GnuTLS and python) parsed whole, one
+ * byte at a time against a PROT_NONE page, and re-framed into records of
+ * many sizes; each length field off by one; built hellos for each check the
+ * parser makes; and the sniffer on TLS and on what is not TLS. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "proto/tls_hello.h"
+
+#ifndef TLS_HELLO_CORPUS
+#error "meson passes TLS_HELLO_CORPUS, the seed corpus directory"
+#endif
+
+static uint8_t scratch[TLS_HELLO_MAX_MSG];
+
+/* ---- A buffer whose end touches a no-access page ---- */
+
+struct guard {
+	uint8_t *map;
+	size_t size; /* accessible bytes */
+	size_t total;
+};
+
+static void guard_init(struct guard *g, size_t maxlen)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+
+	g->size = (maxlen + ps - 1) / ps * ps;
+	if (g->size == 0)
+		g->size = ps;
+	g->total = g->size + ps;
+	g->map = mmap(NULL, g->total, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert(g->map != MAP_FAILED);
+	cr_assert(mprotect(g->map + g->size, ps, PROT_NONE) == 0);
+}
+
+/* Copy |n| bytes so that the last one sits right before the guard page. */
+static uint8_t *guard_put(struct guard *g, const uint8_t *s, size_t n)
+{
+	uint8_t *p = g->map + g->size - n;
+
+	cr_assert(n <= g->size);
+	memcpy(p, s, n);
+	return p;
+}
+
+static void guard_free(struct guard *g)
+{
+	munmap(g->map, g->total);
+}
+
+static bool inside(const void *pv, size_t n, const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = pv;
+
+	return n == 0 || (p >= buf && p + n <= buf + len);
+}
+
+static bool span_eq(const void *p, size_t n, const char *want)
+{
+	if (!want)
+		return p == NULL && n == 0;
+	return strlen(want) == n && memcmp(p, want, n) == 0;
+}
+
+static ssize_t parse(const uint8_t *buf, size_t len,
+		     struct tls_client_hello *h, size_t *off)
+{
+	return tls_parse_client_hello(buf, len, scratch, sizeof(scratch), h,
+				      off);
+}
+
+/* Parse whole (exact-size heap copy, so ASan sees over-reads too), then
+ * every prefix ending right before the guard page: a prefix answers 0 until
+ * the hello is complete, then the whole answer; an error shows up as 0 or as
+ * itself at the same offset. Returns the whole answer. */
+static ssize_t parse_all_ways(const uint8_t *raw, size_t len,
+			      struct tls_client_hello *out, size_t *out_off)
+{
+	struct tls_client_hello h;
+	uint8_t *heap = malloc(len ? len : 1);
+	size_t off = (size_t)-1, off2;
+	struct guard g;
+	ssize_t r, r2;
+
+	memcpy(heap, raw, len);
+	r = parse(heap, len, &h, &off);
+	free(heap);
+	if (r < 0) {
+		cr_assert_lt(off, len, "err_off %zu outside %zu bytes", off,
+			     len);
+		cr_assert(r <= RC_TLS_NOT_TLS && r >= RC_TLS_TOO_FRAGMENTED,
+			  "%zd", r);
+	}
+	guard_init(&g, len);
+	for (size_t i = 0; i <= len; i++) {
+		uint8_t *p = guard_put(&g, raw, i);
+
+		off2 = (size_t)-1;
+		r2 = parse(p, i, &h, &off2);
+		if (r > 0) {
+			cr_assert_eq(r2, (ssize_t)i < r ? 0 : r,
+				     "prefix %zu of %zu: %zd", i, len, r2);
+		} else if (r2 != 0 || i == len) {
+			cr_assert_eq(r2, r, "prefix %zu of %zu: %zd (%s), want %s",
+				     i, len, r2, rc_errname((int)r2),
+				     rc_errname((int)r));
+			cr_assert_eq(off2, off, "prefix %zu: err_off %zu want %zu",
+				     i, off2, off);
+		}
+		if (i == len && out)
+			*out = h;
+	}
+	/* |out| points into the guard page copy: keep it mapped until the end
+	 * of the test (it is small, the leak is the test's). */
+	if (!out)
+		guard_free(&g);
+	if (out_off)
+		*out_off = off;
+	return r;
+}
+
+/* ---- The captured hellos ---- */
+
+struct capture {
+	const char *name;
+	const char *sni; /* NULL: none */
+	enum tls_sni_kind kind;
+	const char *alpn[TLS_HELLO_MAX_ALPN]; /* first entries, NULL-ended */
+	size_t n_alpn;
+	bool tls13;
+	uint16_t legacy_version;
+	size_t n_records;
+	size_t n_key_shares;
+};
+
+static const struct capture captures[] = {
+	{ "openssl-tls13-sni-alpn", "example.com", TLS_SNI_DNS,
+	  { "h2", "http/1.1" }, 2, true, 0x0303, 1, 1 },
+	{ "openssl-tls12-sni-alpn", "example.com", TLS_SNI_DNS,
+	  { "h2", "http/1.1" }, 2, false, 0x0303, 1, 0 },
+	{ "openssl-default-nosni", NULL, TLS_SNI_NONE, { 0 }, 0, true, 0x0303,
+	  1, 1 },
+	{ "openssl-ip-sni", "127.0.0.1", TLS_SNI_IP, { "http/1.1" }, 1, true,
+	  0x0303, 1, 1 },
+	{ "openssl-tls10", "old.example", TLS_SNI_DNS, { 0 }, 0, false, 0x0301,
+	  1, 0 },
+	{ "openssl-frag512", "fragmented.example.com", TLS_SNI_DNS,
+	  { "h2", "http/1.1", "proto-00-padding-padding" }, 16, true, 0x0303,
+	  2, 1 },
+	{ "curl", "www.example.org", TLS_SNI_DNS, { "h2", "http/1.1" }, 2, true,
+	  0x0303, 1, 1 },
+	{ "curl-http11", "api.example.net", TLS_SNI_DNS, { "http/1.1" }, 1,
+	  true, 0x0303, 1, 1 },
+	{ "wget-gnutls", "localhost", TLS_SNI_DNS, { 0 }, 0, true, 0x0303, 1,
+	  2 },
+	{ "python-sni-alpn", "example.com", TLS_SNI_DNS, { "h2", "http/1.1" },
+	  2, true, 0x0303, 1, 1 },
+	{ "python-nosni", NULL, TLS_SNI_NONE, { 0 }, 0, true, 0x0303, 1, 1 },
+};
+#define N_CAPTURES (sizeof(captures) / sizeof(captures[0]))
+
+static uint8_t *load(const char *name, size_t *len)
+{
+	char path[512];
+	uint8_t *buf = malloc(1 << 16);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", TLS_HELLO_CORPUS, name);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot open %s", path);
+	*len = fread(buf, 1, 1 << 16, f);
+	fclose(f);
+	cr_assert_gt(*len, 0, "%s is empty", path);
+	return buf;
+}
+
+static void check_capture(const struct capture *c,
+			  const struct tls_client_hello *h,
+			  const uint8_t *buf, size_t len)
+{
+	const uint8_t *base = h->reassembled ? scratch : buf;
+	size_t blen = h->reassembled ? h->msg_len : len;
+
+	cr_assert_eq(h->legacy_version, c->legacy_version, "%s", c->name);
+	cr_assert_eq(h->sni_kind, c->kind, "%s: sni kind %s", c->name,
+		     tls_sni_kind_str(h->sni_kind));
+	cr_assert(span_eq(h->sni, h->sni_len, c->sni), "%s: sni %.*s", c->name,
+		  (int)h->sni_len, h->sni);
+	cr_assert_eq(h->n_alpn, c->n_alpn, "%s: %zu alpn", c->name, h->n_alpn);
+	cr_assert_eq(h->has_alpn, c->n_alpn > 0, "%s", c->name);
+	for (size_t i = 0; i < TLS_HELLO_MAX_ALPN && c->alpn[i]; i++)
+		cr_assert(span_eq(h->alpn[i].p, h->alpn[i].len, c->alpn[i]),
+			  "%s: alpn[%zu]", c->name, i);
+	cr_assert_not(h->alpn_more, "%s", c->name);
+	cr_assert_eq(h->offers_tls13, c->tls13, "%s", c->name);
+	cr_assert_eq(h->has_supported_versions, c->tls13, "%s", c->name);
+	cr_assert_eq(h->has_key_share, c->tls13, "%s", c->name);
+	cr_assert_eq(h->n_key_shares, c->n_key_shares, "%s", c->name);
+	if (c->tls13)
+		cr_assert_eq(h->key_share_groups[h->n_key_shares - 1], 0x001d,
+			     "%s: x25519 share", c->name);
+	cr_assert_eq(h->has_sig_algs, c->legacy_version == 0x0303, "%s",
+		     c->name);
+	cr_assert_not(h->has_ech || h->has_esni, "%s", c->name);
+	cr_assert_eq(h->reassembled, h->n_records > 1, "%s", c->name);
+	cr_assert_eq(h->record_version, 0x0301, "%s", c->name);
+	cr_assert_gt(h->n_ciphers, 3, "%s", c->name);
+	cr_assert_eq(h->n_compression, 1, "%s", c->name);
+	cr_assert_gt(h->n_ext, 5, "%s", c->name);
+	cr_assert(h->session_id_len == 0 || h->session_id_len == 32);
+	/* Everything points into the input (or the reassembly). */
+	cr_assert(inside(h->msg, h->msg_len, base, blen), "%s", c->name);
+	cr_assert(inside(h->random, 32, base, blen), "%s", c->name);
+	cr_assert(inside(h->session_id, h->session_id_len, base, blen));
+	cr_assert(inside(h->ciphers, 2 * h->n_ciphers, base, blen));
+	cr_assert(inside(h->exts.p, h->exts.len, base, blen));
+	cr_assert(inside(h->sni, h->sni_len, base, blen));
+	cr_assert(inside(h->alpn_wire.p, h->alpn_wire.len, base, blen));
+	for (size_t i = 0; i < h->n_alpn; i++)
+		cr_assert(inside(h->alpn[i].p, h->alpn[i].len, base, blen));
+	/* The ALPN wire format is what SSL_set_alpn_protos() takes. */
+	if (h->has_alpn)
+		cr_assert_eq(h->alpn_wire.p[0], h->alpn[0].len);
+}
+
+Test(tls_hello_capture, whole_and_per_byte)
+{
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		const struct capture *c = &captures[i];
+		struct tls_client_hello h;
+		size_t len;
+		uint8_t *buf = load(c->name, &len);
+		ssize_t r = parse_all_ways(buf, len, &h, NULL);
+
+		cr_assert_eq(r, (ssize_t)len, "%s: %zd (%s)", c->name, r,
+			     rc_errname((int)r));
+		cr_assert_eq(tls_sniff(buf, len), TLS_SNIFF_TLS, "%s", c->name);
+		cr_assert_eq(h.n_records, c->n_records, "%s", c->name);
+		/* |h| points into the guard copy, which is still mapped. */
+		check_capture(c, &h, h.reassembled ? buf : h.msg - 9,
+			      h.reassembled ? len : (size_t)r);
+		free(buf);
+	}
+}
+
+Test(tls_hello_capture, next_records_are_not_consumed)
+{
+	static const uint8_t ccs[] = { 0x14, 0x03, 0x03, 0x00, 0x01, 0x01,
+				       0x17, 0x03, 0x03, 0x00, 0x01, 0xaa };
+
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		struct tls_client_hello h;
+		size_t len;
+		uint8_t *buf = load(captures[i].name, &len);
+
+		memcpy(buf + len, ccs, sizeof(ccs));
+		cr_assert_eq(parse(buf, len + sizeof(ccs), &h, NULL),
+			     (ssize_t)len, "%s", captures[i].name);
+		check_capture(&captures[i], &h, buf, len);
+		free(buf);
+	}
+}
+
+/* ---- Building hellos ---- */
+
+struct bld {
+	uint8_t b[TLS_HELLO_MAX_MSG * 7];
+	size_t n;
+};
+
+static void put(struct bld *b, const void *p, size_t n)
+{
+	cr_assert_leq(b->n + n, sizeof(b->b));
+	memcpy(b->b + b->n, p, n);
+	b->n += n;
+}
+
+static void put8(struct bld *b, unsigned v)
+{
+	uint8_t x = (uint8_t)v;
+
+	put(b, &x, 1);
+}
+
+static void put16(struct bld *b, unsigned v)
+{
+	put8(b, v >> 8);
+	put8(b, v);
+}
+
+/* Start a vector with a |w|-byte length; end_vec() fills it in. */
+static size_t begin_vec(struct bld *b, int w)
+{
+	size_t at = b->n;
+
+	for (int i = 0; i < w; i++)
+		put8(b, 0);
+	return at;
+}
+
+static void end_vec(struct bld *b, size_t at, int w)
+{
+	size_t n = b->n - at - (size_t)w;
+
+	for (int i = 0; i < w; i++)
+		b->b[at + (size_t)i] = (uint8_t)(n >> (8 * (w - 1 - i)));
+}
+
+/* One extension, its data given as bytes. */
+static void put_ext(struct bld *b, unsigned type, const void *data, size_t n)
+{
+	put16(b, type);
+	put16(b, (unsigned)n);
+	put(b, data, n);
+}
+
+static void put_sni(struct bld *b, const char *name, size_t n)
+{
+	size_t ext, list, host;
+
+	put16(b, TLS_EXT_SERVER_NAME);
+	ext = begin_vec(b, 2);
+	list = begin_vec(b, 2);
+	put8(b, 0);
+	host = begin_vec(b, 2);
+	put(b, name, n);
+	end_vec(b, host, 2);
+	end_vec(b, list, 2);
+	end_vec(b, ext, 2);
+}
+
+/* The fixed part of a TLS 1.3 ClientHello body. */
+static void put_head(struct bld *b)
+{
+	static const uint8_t random[32] = { 1, 2, 3 };
+
+	put16(b, 0x0303);
+	put(b, random, 32);
+	put8(b, 0);
+	put16(b, 4);
+	put16(b, 0x1301);
+	put16(b, 0x1302);
+	put8(b, 1);
+	put8(b, 0);
+}
+
+/* Frame the body b[0..n) into records of |frag| payload bytes in |out|. */
+static void frame(const struct bld *body, size_t frag, struct bld *out)
+{
+	const uint8_t hs[4] = { 0x01, (uint8_t)(body->n >> 16),
+				(uint8_t)(body->n >> 8), (uint8_t)body->n };
+	size_t msg = body->n + 4;
+
+	out->n = 0;
+	for (size_t done = 0; done < msg;) {
+		size_t n = msg - done < frag ? msg - done : frag;
+
+		put8(out, 0x16);
+		put16(out, 0x0301);
+		put16(out, (unsigned)n);
+		for (size_t i = 0; i < n; i++, done++)
+			put8(out, done < 4 ? hs[done] : body->b[done - 4]);
+	}
+}
+
+/* A body with SNI |name| plus the extensions in |rest| (raw ext bytes). */
+static void hello_with(struct bld *body, const char *name, const void *rest,
+		       size_t rest_len)
+{
+	size_t exts;
+
+	body->n = 0;
+	put_head(body);
+	exts = begin_vec(body, 2);
+	if (name)
+		put_sni(body, name, strlen(name));
+	put(body, rest, rest_len);
+	end_vec(body, exts, 2);
+}
+
+/* A body of exactly |want| bytes: SNI |name|, then padding. */
+static void hello_padded(struct bld *body, const char *name, size_t want)
+{
+	static const uint8_t zeros[TLS_HELLO_MAX_MSG];
+	size_t exts = 43; /* the extensions length follows put_head() */
+
+	hello_with(body, name, NULL, 0);
+	cr_assert_geq(want, body->n + 4);
+	put_ext(body, TLS_EXT_PADDING, zeros, want - body->n - 4);
+	end_vec(body, exts, 2);
+}
+
+static struct bld body_, rec_;
+
+/* Expect |code| at |off| from buf[0..len), whole and per byte. */
+static void expect_err_buf(const uint8_t *buf, size_t len, int code,
+			   size_t off)
+{
+	size_t got_off;
+	ssize_t r = parse_all_ways(buf, len, NULL, &got_off);
+
+	cr_assert_eq(r, code, "got %zd (%s) want %s", r, rc_errname((int)r),
+		     rc_errname(code));
+	cr_assert_eq(got_off, off, "%s: err_off %zu want %zu",
+		     rc_errname(code), got_off, off);
+}
+
+static void expect_err(const struct bld *rec, int code, size_t off)
+{
+	expect_err_buf(rec->b, rec->n, code, off);
+}
+
+/* ---- Record layer fragmentation ---- */
+
+/* Re-frame each capture's message into records of many sizes: the same
+ * hello, pointers into the scratch, and too small a scratch asks for more. */
+Test(tls_hello_fragmented, captures_reframed)
+{
+	static const size_t frags[] = { 1, 2, 3, 4, 5, 7, 64, 255, 511, 16384 };
+	struct tls_client_hello h, f;
+
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		size_t len, off;
+		uint8_t *buf = load(captures[i].name, &len);
+
+		cr_assert_eq(parse(buf, len, &h, NULL), (ssize_t)len);
+		body_.n = 0;
+		put(&body_, h.msg, h.msg_len);
+		for (size_t k = 0; k < sizeof(frags) / sizeof(frags[0]); k++) {
+			ssize_t r;
+
+			frame(&body_, frags[k], &rec_);
+			r = tls_parse_client_hello(rec_.b, rec_.n, scratch,
+						   sizeof(scratch), &f, &off);
+			cr_assert_eq(r, (ssize_t)rec_.n, "%s / %zu: %zd",
+				     captures[i].name, frags[k], r);
+			cr_assert_eq(f.n_records,
+				     (h.msg_len + 4 + frags[k] - 1) / frags[k]);
+			check_capture(&captures[i], &f, rec_.b, rec_.n);
+			cr_assert_eq(f.n_records > 1, f.reassembled);
+		}
+		/* Per byte at a mid size; then scratch one byte short. */
+		frame(&body_, 7, &rec_);
+		cr_assert_eq(parse_all_ways(rec_.b, rec_.n, NULL, NULL),
+			     (ssize_t)rec_.n);
+		cr_assert_eq(tls_parse_client_hello(rec_.b, rec_.n, scratch,
+						    h.msg_len - 1, &f, &off),
+			     RC_TLS_NEED_SCRATCH);
+		cr_assert_eq(f.msg_len, h.msg_len);
+		cr_assert_eq(tls_parse_client_hello(rec_.b, rec_.n, NULL, 0,
+						    &f, &off),
+			     RC_TLS_NEED_SCRATCH);
+		free(buf);
+	}
+}
+
+Test(tls_hello_fragmented, record_errors_mid_hello)
+{
+	static const uint8_t alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 2, 40 };
+	size_t cut;
+
+	hello_with(&body_, "example.com", NULL, 0);
+	frame(&body_, 20, &rec_);
+	/* An alert between two fragments. */
+	cut = 25;
+	memmove(rec_.b + cut + sizeof(alert), rec_.b + cut, rec_.n - cut);
+	memcpy(rec_.b + cut, alert, sizeof(alert));
+	rec_.n += sizeof(alert);
+	expect_err(&rec_, RC_TLS_NOT_HANDSHAKE, cut);
+	/* Application data, change_cipher_spec: the same. */
+	rec_.b[cut] = 0x17;
+	expect_err(&rec_, RC_TLS_NOT_HANDSHAKE, cut);
+	rec_.b[cut] = 0x14;
+	expect_err(&rec_, RC_TLS_NOT_HANDSHAKE, cut);
+	/* A later record with a bad version, a zero or oversized length. */
+	frame(&body_, 20, &rec_);
+	rec_.b[26] = 0x02;
+	expect_err(&rec_, RC_TLS_BAD_RECORD, 26);
+	frame(&body_, 20, &rec_);
+	rec_.b[27] = 0x05;
+	expect_err(&rec_, RC_TLS_BAD_RECORD, 27);
+	frame(&body_, 20, &rec_);
+	rec_.b[28] = 0, rec_.b[29] = 0;
+	expect_err(&rec_, RC_TLS_BAD_RECORD, 28);
+	frame(&body_, 20, &rec_);
+	rec_.b[28] = 0x40, rec_.b[29] = 0x01;
+	expect_err(&rec_, RC_TLS_BAD_RECORD, 28);
+	/* The last record longer than the rest of the message. */
+	frame(&body_, 20, &rec_);
+	cut = rec_.n - (body_.n + 4) % 20 - 5;
+	rec_.b[cut + 4]++;
+	rec_.b[rec_.n++] = 0;
+	expect_err(&rec_, RC_TLS_TRAILING_DATA, cut + 3);
+}
+
+Test(tls_hello_fragmented, handshake_header_split)
+{
+	struct tls_client_hello h;
+
+	/* The 4-byte handshake header over four 1-byte records. */
+	hello_with(&body_, "a.example", NULL, 0);
+	frame(&body_, 1, &rec_);
+	cr_assert_eq(parse_all_ways(rec_.b, rec_.n, &h, NULL), (ssize_t)rec_.n);
+	cr_assert(span_eq(h.sni, h.sni_len, "a.example"));
+	cr_assert_eq(h.n_records, body_.n + 4);
+	/* Not a ClientHello: blamed on the type byte. */
+	rec_.b[5] = 0x02;
+	expect_err(&rec_, RC_TLS_NOT_CLIENT_HELLO, 5);
+	/* Too large: blamed on the first length byte, in the second record. */
+	frame(&body_, 1, &rec_);
+	rec_.b[11] = 0x01, rec_.b[17] = 0x00, rec_.b[23] = 0x01;
+	expect_err(&rec_, RC_TLS_HELLO_TOO_LARGE, 11);
+}
+
+Test(tls_hello_fragmented, limits)
+{
+	struct tls_client_hello h;
+	size_t off;
+
+	/* The largest hello we take: a 64 KiB body in 5 records. */
+	hello_padded(&body_, "big.example", TLS_HELLO_MAX_MSG);
+	frame(&body_, 16384, &rec_);
+	cr_assert_eq(parse(rec_.b, rec_.n, &h, &off), (ssize_t)rec_.n);
+	cr_assert_eq(h.n_records, 5);
+	cr_assert(span_eq(h.sni, h.sni_len, "big.example"));
+	/* One byte more is too large, blamed on the handshake length. */
+	hello_padded(&body_, "big.example", TLS_HELLO_MAX_MSG + 1);
+	frame(&body_, 16384, &rec_);
+	expect_err(&rec_, RC_TLS_HELLO_TOO_LARGE, 6);
+	/* TLS_HELLO_MAX_RECORDS records are fine, one more is not. */
+	hello_padded(&body_, NULL, TLS_HELLO_MAX_RECORDS - 4);
+	frame(&body_, 1, &rec_);
+	cr_assert_eq(parse(rec_.b, rec_.n, &h, &off), (ssize_t)rec_.n);
+	cr_assert_eq(h.n_records, TLS_HELLO_MAX_RECORDS);
+	hello_padded(&body_, NULL, TLS_HELLO_MAX_RECORDS - 3);
+	frame(&body_, 1, &rec_);
+	expect_err(&rec_, RC_TLS_TOO_FRAGMENTED, 6 * TLS_HELLO_MAX_RECORDS);
+}
+
+/* ---- Malformed variants of the captures ---- */
+
+/* A length field in a single-record capture. |fills|: the vector must end
+ * exactly where its container does, so any change is BAD_LENGTH there. */
+struct lenfield {
+	size_t off;
+	int width;
+	bool fills;
+};
+
+static size_t rd(const uint8_t *p, int w)
+{
+	size_t v = 0;
+
+	for (int i = 0; i < w; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void wr(uint8_t *p, int w, size_t v)
+{
+	for (int i = w - 1; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* The length fields inside one extension's data at buf[d..d+n). */
+static size_t ext_fields(const uint8_t *buf, unsigned type, size_t d,
+			 size_t n, struct lenfield *f)
+{
+	size_t k = 0, p, end = d + n;
+
+	switch (type) {
+	case TLS_EXT_SERVER_NAME:
+		f[k++] = (struct lenfield){ d, 2, true };
+		f[k++] = (struct lenfield){ d + 3, 2, false };
+		break;
+	case TLS_EXT_ALPN:
+		f[k++] = (struct lenfield){ d, 2, true };
+		for (p = d + 2; p < end; p += 1 + buf[p])
+			f[k++] = (struct lenfield){ p, 1, false };
+		break;
+	case TLS_EXT_KEY_SHARE:
+		f[k++] = (struct lenfield){ d, 2, true };
+		for (p = d + 2; p < end; p += 4 + rd(buf + p + 2, 2))
+			f[k++] = (struct lenfield){ p + 2, 2, false };
+		break;
+	case TLS_EXT_SUPPORTED_VERSIONS:
+	case TLS_EXT_EC_POINT_FORMATS:
+	case TLS_EXT_PSK_KEY_EXCHANGE_MODES:
+		f[k++] = (struct lenfield){ d, 1, true };
+		break;
+	case TLS_EXT_SIGNATURE_ALGORITHMS:
+	case TLS_EXT_SUPPORTED_GROUPS:
+		f[k++] = (struct lenfield){ d, 2, true };
+		break;
+	default:
+		break;
+	}
+	return k;
+}
+
+/* Every length field of a one-record hello, found independently of the
+ * parser. Record and handshake lengths first. */
+static size_t length_fields(const uint8_t *buf, size_t len,
+			    struct lenfield *f)
+{
+	size_t k = 0, p = 9 + 2 + 32;
+
+	f[k++] = (struct lenfield){ 3, 2, false };
+	f[k++] = (struct lenfield){ 6, 3, false };
+	f[k++] = (struct lenfield){ p, 1, false };
+	p += 1 + buf[p];
+	f[k++] = (struct lenfield){ p, 2, false };
+	p += 2 + rd(buf + p, 2);
+	f[k++] = (struct lenfield){ p, 1, false };
+	p += 1 + buf[p];
+	if (p == len)
+		return k;
+	f[k++] = (struct lenfield){ p, 2, true };
+	for (p += 2; p < len;) {
+		size_t n = rd(buf + p + 2, 2);
+
+		f[k++] = (struct lenfield){ p + 2, 2, false };
+		k += ext_fields(buf, (unsigned)rd(buf + p, 2), p + 4, n, f + k);
+		p += 4 + n;
+	}
+	cr_assert_eq(p, len);
+	return k;
+}
+
+Test(tls_hello_malformed, each_length_off_by_one)
+{
+	struct lenfield f[256];
+
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		size_t len, n, off;
+		uint8_t *buf = load(captures[i].name, &len);
+
+		if (captures[i].n_records > 1) {
+			free(buf);
+			continue;
+		}
+		n = length_fields(buf, len, f);
+		for (size_t j = 0; j < n; j++) {
+			size_t v = rd(buf + f[j].off, f[j].width);
+
+			for (int d = -1; d <= 1; d += 2) {
+				ssize_t r;
+
+				if (v == 0 && d < 0)
+					continue;
+				wr(buf + f[j].off, f[j].width, v + (size_t)d);
+				r = parse_all_ways(buf, len, NULL, &off);
+				wr(buf + f[j].off, f[j].width, v);
+				if (j == 0 && d > 0) { /* record length + 1 */
+					cr_assert_eq(r, RC_TLS_TRAILING_DATA);
+					cr_assert_eq(off, 3);
+				} else if (j == 0) { /* the last byte: a record? */
+					cr_assert(r < 0 || buf[len - 1] == 0x16);
+				} else if (j == 1 && d > 0) {
+					/* 1 byte left: a next record may bring it */
+					cr_assert_eq(r, 0);
+				} else if (j == 1) {
+					cr_assert_eq(r, RC_TLS_TRAILING_DATA);
+					cr_assert_eq(off, 3);
+				} else if (f[j].fills) {
+					cr_assert_eq(r, RC_TLS_BAD_LENGTH,
+						     "%s: field @%zu %+d: %s",
+						     captures[i].name, f[j].off,
+						     d, rc_errname((int)r));
+					cr_assert_eq(off, f[j].off);
+				} else {
+					cr_assert_lt(r, 0, "%s: field @%zu %+d",
+						     captures[i].name, f[j].off,
+						     d);
+				}
+			}
+		}
+		free(buf);
+	}
+}
+
+/* Cut the message short by k bytes, with record and handshake lengths
+ * that agree: always an error, except where the extensions would start
+ * (a hello without extensions, as SSL 3.0 allowed). */
+Test(tls_hello_malformed, truncated)
+{
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		struct tls_client_hello h;
+		size_t len, off;
+		uint8_t *buf = load(captures[i].name, &len);
+		size_t no_ext;
+
+		if (captures[i].n_records > 1) {
+			free(buf);
+			continue;
+		}
+		cr_assert_eq(parse(buf, len, &h, NULL), (ssize_t)len);
+		no_ext = h.exts.len + 2;
+		for (size_t k = 1; k < len - 9; k++) {
+			ssize_t r;
+
+			wr(buf + 3, 2, len - 5 - k);
+			wr(buf + 6, 3, len - 9 - k);
+			r = parse(buf, len - k, &h, &off);
+			if (k == no_ext) {
+				cr_assert_eq(r, (ssize_t)(len - k));
+				cr_assert_eq(h.n_ext, 0);
+			} else {
+				cr_assert_lt(r, 0, "%s cut %zu", captures[i].name, k);
+				cr_assert_lt(off, len - k);
+			}
+		}
+		/* Nothing left of the body: the handshake length is at fault. */
+		wr(buf + 3, 2, 4);
+		wr(buf + 6, 3, 0);
+		cr_assert_eq(parse(buf, 9, &h, &off), RC_TLS_BAD_LENGTH);
+		cr_assert_eq(off, 6);
+		free(buf);
+	}
+}
+
+/* Each capture with its first extension sent twice. */
+Test(tls_hello_malformed, duplicate_extension)
+{
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		struct tls_client_hello h;
+		size_t len, at, n, exts;
+		uint8_t *buf = load(captures[i].name, &len);
+
+		if (captures[i].n_records > 1) {
+			free(buf);
+			continue;
+		}
+		cr_assert_eq(parse(buf, len, &h, NULL), (ssize_t)len);
+		exts = (size_t)(h.exts.p - buf);
+		n = 4 + rd(buf + exts + 2, 2); /* the first extension */
+		at = exts + n;
+		memmove(buf + at + n, buf + at, len - at);
+		memcpy(buf + at, buf + exts, n);
+		len += n;
+		wr(buf + 3, 2, rd(buf + 3, 2) + n);
+		wr(buf + 6, 3, rd(buf + 6, 3) + n);
+		wr(buf + exts - 2, 2, rd(buf + exts - 2, 2) + n);
+		expect_err_buf(buf, len, RC_TLS_DUP_EXTENSION, at);
+		free(buf);
+	}
+}
