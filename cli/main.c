@@ -13,6 +13,7 @@
 
 #include "cli/options.h"
 #include "common/rc_time.h"
+#include "crypto/leaf.h"
 #include "engine/eng.h"
 #include "sink/flowlog.h"
 
@@ -70,6 +71,26 @@ static void print_status(struct eng *e, struct eng_stats *prev, double dt,
 	*prev = st;
 }
 
+static void print_tls_summary(struct eng *e, FILE *out)
+{
+	struct eng_stats st;
+	struct leaf_stats ls;
+	if (!eng_ca(e))
+		return;
+	eng_stats(e, &st);
+	eng_leaf_stats(e, &ls);
+	fprintf(out,
+		"ringcap: TLS: %llu intercepted, %llu clients refused our "
+		"certificate; record layer: %llu userspace, %llu kernel (kTLS); "
+		"leaf cache: %llu hits, %llu misses, %llu signed\n",
+		(unsigned long long)st.tls_intercepted,
+		(unsigned long long)st.tls_client_failed,
+		(unsigned long long)st.tls_userspace,
+		(unsigned long long)st.tls_ktls,
+		(unsigned long long)ls.hits, (unsigned long long)ls.misses,
+		(unsigned long long)ls.signatures);
+}
+
 static int run_proxy(int argc, char **argv)
 {
 	struct cli_opts o;
@@ -107,6 +128,10 @@ static int run_proxy(int argc, char **argv)
 			.path = o.save_file,
 			.print = o.verbosity >= 0 ? stdout : NULL,
 			.print_verbosity = o.verbosity,
+			.rotate_size = o.flowlog_rotate_size,
+			.rotate_interval_ms = o.flowlog_rotate_interval_ms,
+			.compress = o.flowlog_compress,
+			.compress_level = o.flowlog_compress_level,
 		};
 		r = flowlog_writer_start(&w, &wo, rings, nr);
 		if (r < 0) {
@@ -184,6 +209,7 @@ static int run_proxy(int argc, char **argv)
 	if (o.verbosity >= 0) {
 		memset(&prev, 0, sizeof(prev));
 		print_status(e, &prev, 0, true, stderr);
+		print_tls_summary(e, stderr);
 	}
 	eng_destroy(e);
 	return rc;

@@ -17,7 +17,7 @@ void cli_usage(FILE *out)
 {
 	fputs(
 "usage: ringcap [options]            run the proxy\n"
-"       ringcap read [--json] [-v] FILE...   print recorded flows\n"
+"       ringcap read [--json] [-v] [-f] FILE|DIR...   print recorded flows\n"
 "\n"
 "  --mode MODE          regular (default) | reverse:URL[@port] |\n"
 "                       upstream:URL[@port]; repeat for several listeners\n"
@@ -33,6 +33,12 @@ void cli_usage(FILE *out)
 "                       connect_timeout=DUR (10s)  response_timeout=DUR (60s)\n"
 "                       shutdown_grace=DUR (5s)  block_global=BOOL (true)\n"
 "                       upstream_pool_size=N (256)\n"
+"  Long recordings (-w): flowlog_rotate_size=SIZE  flowlog_rotate_interval=DUR\n"
+"                       (numbered segments FILE.000001...)  flowlog_compress=\n"
+"                       none|zstd|zstd:LEVEL (1-19, default 3)\n"
+"  TLS:                 confdir=DIR (~/.ringcap: CA, cert cache)  ssl_insecure=BOOL\n"
+"                       ignore_hosts=REGEX  allow_hosts=REGEX (on host:port)\n"
+"                       cert_warm=FILE  leaf_cache_size=N  tls_intercept=BOOL\n"
 "  -h, --help           this text          --version  print the version\n"
 "\n"
 "SIZE: 100, 64k, 1m, 2g (KiB/MiB/GiB); DUR: 250ms, 5s, 2m, 1h.\n"
@@ -124,11 +130,11 @@ static int parse_url(const char *url, struct eng_mode *m, char *err,
 	m->scheme[sep - url] = 0;
 	for (char *p = m->scheme; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	if (strcmp(m->scheme, "http") != 0) {
+	bool https = !strcmp(m->scheme, "https");
+	if (strcmp(m->scheme, "http") != 0 && !https) {
 		snprintf(err, err_len,
-			 "%s: only http:// targets for now (https, tls, tcp and "
-			 "dns targets come with TLS interception and the other "
-			 "modes)", url);
+			 "%s: only http:// and https:// targets for now (tls, tcp "
+			 "and dns targets come with the other modes)", url);
 		return RC_CFG_BAD_MODE;
 	}
 	const char *h = sep + 3, *end = h + strcspn(h, "/?#");
@@ -156,7 +162,7 @@ static int parse_url(const char *url, struct eng_mode *m, char *err,
 	}
 	memcpy(m->host, h, (size_t)(hend - h));
 	m->host[hend - h] = 0;
-	m->port = 80;
+	m->port = https ? 443 : 80;
 	if (port) {
 		char pb[8];
 		size_t pl = (size_t)(end - port);
@@ -285,6 +291,50 @@ int cli_set(struct cli_opts *o, const char *assignment, char *err,
 		r = cli_parse_duration_ms(v, &c->response_timeout_ms);
 	} else if (!strcmp(name, "shutdown_grace")) {
 		r = cli_parse_duration_ms(v, &c->shutdown_grace_ms);
+	} else if (!strcmp(name, "ssl_insecure")) {
+		r = parse_bool(v, &c->ssl_insecure);
+	} else if (!strcmp(name, "tls_intercept")) {
+		r = parse_bool(v, &c->tls);
+	} else if (!strcmp(name, "confdir") || !strcmp(name, "cert_warm") ||
+		   !strcmp(name, "ignore_hosts") || !strcmp(name, "allow_hosts")) {
+		char *dst = !strcmp(name, "confdir") ? c->confdir
+			: !strcmp(name, "cert_warm") ? c->cert_warm
+			: !strcmp(name, "ignore_hosts") ? c->ignore_hosts
+							: c->allow_hosts;
+		if (strlen(v) >= 512)
+			r = -EINVAL;
+		else
+			snprintf(dst, 512, "%s", v);
+	} else if (!strcmp(name, "leaf_cache_size")) {
+		r = cli_parse_size(v, &u64);
+		if (!r && (u64 < 16 || u64 > (1u << 20)))
+			r = -EINVAL;
+		c->leaf_cache_size = (uint32_t)u64;
+	} else if (!strcmp(name, "flowlog_rotate_size")) {
+		r = cli_parse_size(v, &o->flowlog_rotate_size);
+		if (!r && o->flowlog_rotate_size &&
+		    o->flowlog_rotate_size < (64u << 10))
+			r = -EINVAL;
+	} else if (!strcmp(name, "flowlog_rotate_interval")) {
+		r = cli_parse_duration_ms(v, &o->flowlog_rotate_interval_ms);
+		if (!r && o->flowlog_rotate_interval_ms &&
+		    o->flowlog_rotate_interval_ms < 1000)
+			r = -EINVAL;
+	} else if (!strcmp(name, "flowlog_compress")) {
+		o->flowlog_compress_level = 0;
+		if (!strcmp(v, "none")) {
+			o->flowlog_compress = FLOWLOG_COMPRESS_NONE;
+		} else if (!strncmp(v, "zstd", 4) && (!v[4] || v[4] == ':')) {
+			o->flowlog_compress = FLOWLOG_COMPRESS_ZSTD;
+			if (v[4]) {
+				r = cli_parse_size(v + 5, &u64);
+				if (!r && (u64 < 1 || u64 > 19))
+					r = -EINVAL;
+				o->flowlog_compress_level = (int)u64;
+			}
+		} else {
+			r = -EINVAL;
+		}
 	} else if (!strcmp(name, "stream_large_bodies")) {
 		/* mitmproxy compatibility: ringcap always streams bodies and
 		 * captures up to body_capture_limit; the value is checked. */

@@ -37,6 +37,10 @@
 	X(ENG_UPSTREAM_IO, -5111, "upstream connection failed")                 \
 	X(ENG_CLIENT_IO, -5112, "client connection failed")                     \
 	X(ENG_LOOP, -5113, "request would loop back into the proxy")            \
+	X(ENG_UPSTREAM_TLS, -5114, "upstream TLS handshake failed")             \
+	X(ENG_UPSTREAM_CERT, -5115, "upstream certificate verification failed") \
+	X(ENG_CLIENT_TLS, -5116,                                                \
+	  "client TLS handshake failed (does the client trust the ringcap CA?)") \
 	/* sink: -5200 .. -5299 */                                              \
 	X(SINK_RING_FULL, -5200, "capture ring full")                           \
 	X(SINK_RECORD_TOO_LARGE, -5201, "flow record larger than the capture ring") \

@@ -9,6 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <openssl/err.h>
+#include <pcre2.h>
+
+#include "crypto/ca.h"
+#include "crypto/leaf.h"
 #include "engine/shard.h"
 
 int shard_init(struct shard *s, unsigned id, const struct eng_config *cfg,
@@ -19,6 +25,8 @@ void shard_wake(struct shard *s);
 
 struct eng {
 	struct eng_config cfg; /* the shards point at this copy */
+	struct eng_tls tls;    /* CA, leaf cache, upstream context */
+	bool tls_on;
 	struct shard *shards;
 	unsigned nshards;
 	struct frq **rings;
@@ -43,6 +51,147 @@ void eng_config_defaults(struct eng_config *cfg)
 	cfg->shutdown_grace_ms = 5000;
 	cfg->max_header_size = 64u << 10;
 	cfg->upstream_pool_size = 256;
+	cfg->tls = true;
+	snprintf(cfg->confdir, sizeof(cfg->confdir), "~/.ringcap");
+	cfg->leaf_cache_size = 4096;
+}
+
+/* ALPN on the client side: HTTP/1.1 is what the engine speaks (HTTP/2 is
+ * a later issue); a client that offers only h2 gets no ALPN at all. */
+static int alpn_select(SSL *ssl, const unsigned char **out,
+		       unsigned char *outlen, const unsigned char *in,
+		       unsigned int inlen, void *arg)
+{
+	static const unsigned char h11[] = "\x08http/1.1";
+	unsigned char *sel = NULL;
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static void leaf_ctx_setup(SSL_CTX *ctx, void *arg)
+{
+	(void)arg;
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+}
+
+/* Keep going on a bad certificate: the verdict is read after the
+ * handshake, so the client can be told why (502) instead of a reset. */
+static int verify_continue(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok;
+	(void)ctx;
+	return 1;
+}
+
+static void *compile_re(const char *pat, const char *name, char *what,
+			size_t what_len)
+{
+	int ec;
+	PCRE2_SIZE off;
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+				       PCRE2_CASELESS, &ec, &off, NULL);
+	if (!re) {
+		PCRE2_UCHAR msg[160];
+		pcre2_get_error_message(ec, msg, sizeof(msg));
+		snprintf(what, what_len, "--set %s: %s at offset %zu", name,
+			 (char *)msg, (size_t)off);
+	}
+	return re;
+}
+
+bool eng_tls_passthrough(const struct eng_tls *t, const char *host_port)
+{
+	const void *re = t->ignore_re ? t->ignore_re : t->allow_re;
+	if (!re)
+		return false;
+	pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+	if (!md)
+		return false;
+	int r = pcre2_match(re, (PCRE2_SPTR)host_port, PCRE2_ZERO_TERMINATED,
+			    0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	/* ignore_hosts: matching hosts pass; allow_hosts: the others do */
+	return t->ignore_re ? r >= 0 : r < 0;
+}
+
+static int tls_setup(struct eng *e, char *what, size_t what_len)
+{
+	struct eng_tls *t = &e->tls;
+	const struct eng_config *cfg = &e->cfg;
+	int r = ca_load_or_create(&t->ca, cfg->confdir, what, what_len);
+	if (r < 0)
+		return r;
+	r = leaf_cache_new(&t->leaves, t->ca, cfg->leaf_cache_size,
+			   leaf_ctx_setup, NULL, what, what_len);
+	if (r < 0)
+		return r;
+	leaf_cache_load_disk(t->leaves);
+	if (cfg->cert_warm[0]) {
+		r = leaf_cache_warm(t->leaves, cfg->cert_warm);
+		if (r < 0) {
+			snprintf(what, what_len, "--set cert_warm=%s: %s",
+				 cfg->cert_warm, strerror(-r));
+			return r;
+		}
+	}
+	t->up_ctx = SSL_CTX_new(TLS_client_method());
+	if (!t->up_ctx) {
+		snprintf(what, what_len, "OpenSSL: cannot create a TLS context");
+		return -ENOMEM;
+	}
+	t->insecure = cfg->ssl_insecure;
+	SSL_CTX_set_default_verify_paths(t->up_ctx);
+	SSL_CTX_set_verify(t->up_ctx, t->insecure ? SSL_VERIFY_NONE
+						  : SSL_VERIFY_PEER,
+			   t->insecure ? NULL : verify_continue);
+	if (cfg->ignore_hosts[0] &&
+	    !(t->ignore_re = compile_re(cfg->ignore_hosts, "ignore_hosts", what,
+					what_len)))
+		return -EINVAL;
+	if (cfg->allow_hosts[0] &&
+	    !(t->allow_re = compile_re(cfg->allow_hosts, "allow_hosts", what,
+				       what_len)))
+		return -EINVAL;
+	return 0;
+}
+
+static void tls_teardown(struct eng_tls *t)
+{
+	SSL_CTX_free(t->up_ctx);
+	leaf_cache_free(t->leaves);
+	ca_free(t->ca);
+	pcre2_code_free(t->ignore_re);
+	pcre2_code_free(t->allow_re);
+	memset(t, 0, sizeof(*t));
+}
+
+void eng_leaf_stats(struct eng *e, struct leaf_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!e->tls_on)
+		return;
+	leaf_cache_stats(e->tls.leaves, st);
+	if (e->running)
+		return; /* the per-shard fronts are the shards' business */
+	/* Shards stopped: their lock-free front caches answered most
+	 * lookups without ever reaching the shared cache. */
+	for (unsigned i = 0; i < e->nshards; i++) {
+		uint64_t h = 0, m = 0;
+		if (e->shards[i].leaf_l1)
+			leaf_l1_counts(e->shards[i].leaf_l1, &h, &m);
+		st->hits += h;
+	}
+}
+
+const struct ca *eng_ca(struct eng *e)
+{
+	return e->tls_on ? e->tls.ca : NULL;
 }
 
 int eng_create(struct eng **out, const struct eng_config *cfg, char *what,
@@ -66,6 +215,15 @@ int eng_create(struct eng **out, const struct eng_config *cfg, char *what,
 			(1u << 20);
 	if (e->cfg.capture_ring_size < need)
 		e->cfg.capture_ring_size = need;
+	if (e->cfg.tls) {
+		int r = tls_setup(e, what, what_len);
+		if (r < 0) {
+			tls_teardown(&e->tls);
+			free(e);
+			return r;
+		}
+		e->tls_on = true;
+	}
 	e->nshards = cfg->shards ? cfg->shards : 1;
 	e->shards = calloc(e->nshards, sizeof(*e->shards));
 	e->rings = calloc(e->nshards, sizeof(*e->rings));
@@ -74,6 +232,7 @@ int eng_create(struct eng **out, const struct eng_config *cfg, char *what,
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < e->nshards; i++) {
+		e->shards[i].tls = e->tls_on ? &e->tls : NULL;
 		int r = shard_init(&e->shards[i], i, &e->cfg, what, what_len);
 		if (r < 0) {
 			e->nshards = i + 1;
@@ -134,6 +293,7 @@ void eng_destroy(struct eng *e)
 	}
 	free(e->shards);
 	free(e->rings);
+	tls_teardown(&e->tls);
 	free(e);
 }
 
@@ -155,6 +315,10 @@ void eng_stats(struct eng *e, struct eng_stats *st)
 		ADD(bytes_out);
 		ADD(upstream_reused);
 		ADD(upstream_connects);
+		ADD(tls_intercepted);
+		ADD(tls_client_failed);
+		ADD(tls_userspace);
+		ADD(tls_ktls);
 #undef ADD
 	}
 }

@@ -46,6 +46,14 @@ struct eng_config {
 	uint32_t max_header_size;
 	uint32_t upstream_pool_size;
 	int verbosity;
+	/* TLS interception */
+	bool tls;                 /* intercept (false: CONNECT is a plain tunnel) */
+	bool ssl_insecure;        /* do not verify upstream certificates */
+	char confdir[512];        /* CA and cert cache ("~/.ringcap") */
+	char cert_warm[512];      /* host names to pre-sign, one per line */
+	char ignore_hosts[512];   /* regex on host:port: pass through */
+	char allow_hosts[512];    /* regex on host:port: only these intercepted */
+	uint32_t leaf_cache_size;
 };
 
 /* Defaults as documented in docs/CLI.md. */
@@ -64,6 +72,10 @@ struct eng_stats {
 	uint64_t bytes_out;     /* bytes sent to clients and upstreams */
 	uint64_t upstream_reused; /* requests sent on a kept-alive connection */
 	uint64_t upstream_connects;
+	uint64_t tls_intercepted;  /* client handshakes completed */
+	uint64_t tls_client_failed; /* clients that rejected our certificate */
+	uint64_t tls_userspace;    /* TLS connections on the userspace path */
+	uint64_t tls_ktls;         /* ... with the record layer in the kernel */
 };
 
 struct eng;
@@ -73,6 +85,14 @@ struct eng;
  * *out, or a negative errno / rc code; *what gets a message for the user. */
 int eng_create(struct eng **out, const struct eng_config *cfg,
 	       char *what, size_t what_len) WUNRES NONNULL(1, 2, 3);
+
+/* Leaf certificate cache counters (zero without TLS). */
+struct leaf_stats;
+void eng_leaf_stats(struct eng *e, struct leaf_stats *st) NONNULL(1, 2);
+
+/* The CA in use (for mitm.it and messages), NULL without TLS. */
+struct ca;
+const struct ca *eng_ca(struct eng *e) NONNULL(1);
 
 /* The shards' rings, for the flow log writer. */
 struct frq *const *eng_rings(struct eng *e, unsigned *n) NONNULL(1, 2);

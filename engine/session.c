@@ -12,8 +12,14 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
 #include "common/rc_time.h"
+#include "crypto/ca.h"
+#include "crypto/leaf.h"
 #include "engine/shard.h"
+#include "proto/tls_hello.h"
 
 enum { SW_NONE, SW_FWD, SW_OWN };
 
@@ -22,7 +28,8 @@ static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 const char *rq_state_str(enum rq_state st)
 {
 	static const char *const n[RQ_STATE_COUNT] = {
-		"idle", "head", "upstream", "body", "done", "tunnel"};
+		"idle", "head", "upstream", "body", "done", "tunnel",
+		"sniff", "tls-setup"};
 	return st < RQ_STATE_COUNT ? n[st] : "?";
 }
 
@@ -38,9 +45,20 @@ static const struct eng_mode *sess_mode(struct shard *s, struct sess *x)
 	return s->listeners[x->listener].mode;
 }
 
+static bool m_regular(struct shard *s, struct sess *x)
+{
+	return sess_mode(s, x)->kind == FLOW_MODE_REGULAR;
+}
+
 static void client_process(struct shard *s, struct sess *x);
 static void upstream_process(struct shard *s, struct sess *x);
 static void flow_done(struct shard *s, struct sess *x);
+static void upstream_ready(struct shard *s, struct sess *x);
+static void sniff_client(struct shard *s, struct sess *x);
+static void abort_flow(struct shard *s, struct sess *x, int code,
+		       enum flow_term term);
+static int tls_upstream_start(struct shard *s, struct sess *x,
+			      const char *host);
 
 /* ---- small helpers ---- */
 
@@ -306,8 +324,8 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 {
 	if (x->u.fd < 0)
 		return;
-	bool busy = x->u.recv_armed || x->u.send_armed ||
-		    rbuf_len(&x->u.in) > 0;
+	bool busy = x->u.recv_armed || x->u.send_armed || x->u.sock_busy ||
+		    rbuf_len(&x->u.in) > 0 || x->u.ssl;
 	if (busy) {
 		/* Ops still hold the socket: the whole session goes. */
 		x->flags |= SF_CLIENT_CLOSE;
@@ -324,6 +342,31 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 	x->u.eof = false;
 }
 
+static void flow_tls_facts(struct sess *x)
+{
+	struct flow *f = &x->cap.f;
+	if (x->c.ssl && x->c.hs_done) {
+		tls_describe(&x->c, &f->client_tls, x->tls_c_desc,
+			     sizeof(x->tls_c_desc));
+		f->client_tls.ts_setup = x->c_tls_ts;
+	} else if (x->sni[0] && f->type == FLOW_TCP) {
+		/* passed through: the SNI is all we know */
+		f->client_tls.present = true;
+		f->client_tls.sni = (struct rc_str){x->sni, (uint32_t)strlen(x->sni)};
+	}
+	if (x->u.ssl && x->u.hs_done) {
+		struct flow_tls *t = &f->server_tls;
+		tls_describe(&x->u, t, x->tls_u_desc, sizeof(x->tls_u_desc));
+		t->ts_setup = x->u_tls_ts;
+		t->cert_sha256 = (struct rc_str){x->up_cert_sha,
+						 (uint32_t)strlen(x->up_cert_sha)};
+		t->cert_names = (struct rc_str){x->up_cert_names,
+						(uint32_t)strlen(x->up_cert_names)};
+		t->verify = (struct rc_str){x->up_verify_msg,
+					    (uint32_t)strlen(x->up_verify_msg)};
+	}
+}
+
 static void flow_done(struct shard *s, struct sess *x)
 {
 	struct flow *f = &x->cap.f;
@@ -331,9 +374,10 @@ static void flow_done(struct shard *s, struct sess *x)
 		     !(x->flags & SF_UP_NOREUSE) && x->rs_kind != H1_BODY_CLOSE;
 	bool tunnel = x->rq == RQ_TUNNEL;
 	bool closing = tunnel || s->stopping ||
-		       (x->flags & (SF_CLIENT_CLOSE | SF_ERR_REPLY));
+		       (x->flags & (SF_CLIENT_CLOSE | SF_OWN_REPLY));
 	if (x->has_flow) {
 		double now = rc_wall_now();
+		flow_tls_facts(x);
 		if (closing && !f->client.ts_end)
 			f->client.ts_end = now;
 		if ((closing || !up_ok) && f->has_server && !f->server.ts_end)
@@ -393,7 +437,7 @@ static void reply_error(struct shard *s, struct sess *x, int status, int code,
 						 : FLOW_TERM_UPSTREAM_ERROR)
 				      : (status == 408 ? FLOW_TERM_CLIENT_TIMEOUT
 						       : FLOW_TERM_CLIENT_ERROR);
-	x->flags |= SF_ERR_REPLY | SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+	x->flags |= SF_OWN_REPLY | SF_CLIENT_CLOSE | SF_UP_NOREUSE;
 	if (x->resp_started || x->c.eof || x->c.send_armed) {
 		flow_done(s, x);
 		return;
@@ -415,6 +459,107 @@ static void reply_error(struct shard *s, struct sess *x, int status, int code,
 	x->csend_what = SW_OWN;
 	set_deadline(s, x, s->cfg->idle_timeout_ms);
 	sess_send(s, x, false, x->obuf, x->obuf_len);
+}
+
+/* Answer with a response of our own that is not an error (mitm.it): it is
+ * recorded like any response; the connection closes after it. */
+static void reply_local(struct shard *s, struct sess *x, const char *ctype,
+			const char *extra_hdr, const void *body, size_t len)
+{
+	struct capture *c = &x->cap;
+	size_t cap = 512 + len;
+	free(x->obuf);
+	x->obuf = malloc(cap);
+	if (!x->obuf) {
+		abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);
+		return;
+	}
+	int hl = snprintf(x->obuf, 512,
+			  "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s"
+			  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			  ctype, extra_hdr ? extra_hdr : "", len);
+	memcpy(x->obuf + hl, body, len);
+	x->obuf_len = (uint32_t)(hl + len);
+	struct h1_response rp;
+	size_t off;
+	if (h1_parse_response(x->obuf, (size_t)hl, 0, &rp, s->hdrs,
+			      SHARD_MAX_HEADERS, &off) == hl &&
+	    capture_head(x->obuf, (size_t)hl, rp.headers, rp.num_headers,
+			 &c->resp_head, &c->resp_hdrs) == 0) {
+		struct flow_response *fr = &c->f.resp;
+		c->f.has_response = true;
+		fr->status = 200;
+		fr->reason = RC_STR("OK");
+		fr->http_version = RC_STR("HTTP/1.1");
+		fr->headers = c->resp_hdrs;
+		fr->num_headers = (uint32_t)rp.num_headers;
+		fr->ts_start = rc_wall_now();
+		capture_body(s, &fr->body, &c->resp_body, &c->resp_body_cap,
+			     body, len, len);
+		fr->ts_end = fr->ts_start;
+	}
+	c->f.req.ts_end = rc_wall_now();
+	c->f.term = FLOW_TERM_OK;
+	x->rq = RQ_DONE;
+	x->rs = RS_DONE;
+	x->flags |= SF_OWN_REPLY | SF_CLIENT_CLOSE;
+	x->resp_started = true;
+	x->csend_what = SW_OWN;
+	sess_send(s, x, false, x->obuf, x->obuf_len);
+}
+
+/* http://mitm.it/ through the proxy: the CA for installing on devices. */
+static bool serve_mitm_it(struct shard *s, struct sess *x)
+{
+	const struct flow_request *fr = &x->cap.f.req;
+	if (!s->tls || fr->host.n != 7 || strncasecmp(fr->host.p, "mitm.it", 7))
+		return false;
+	static const struct {
+		const char *path, *fmt, *ctype, *file;
+	} certs[] = {
+		{"/cert/pem", "pem", "application/x-x509-ca-cert", "ringcap-ca-cert.pem"},
+		{"/cert/cer", "cer", "application/x-x509-ca-cert", "ringcap-ca-cert.cer"},
+		{"/cert/p12", "p12", "application/x-pkcs12", "ringcap-ca-cert.p12"},
+	};
+	for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
+		size_t pl = strlen(certs[i].path);
+		if (fr->path.n < pl || memcmp(fr->path.p, certs[i].path, pl) ||
+		    (fr->path.n > pl && fr->path.p[pl] != '?'))
+			continue;
+		const unsigned char *data;
+		size_t len;
+		if (ca_cert_file(s->tls->ca, certs[i].fmt, &data, &len) < 0)
+			return false;
+		char disp[128];
+		snprintf(disp, sizeof(disp),
+			 "Content-Disposition: attachment; filename=\"%s\"\r\n",
+			 certs[i].file);
+		reply_local(s, x, certs[i].ctype, disp, data, len);
+		return true;
+	}
+	static const char page[] =
+		"<!doctype html><html><head><meta charset=utf-8>"
+		"<title>ringcap: install the CA</title></head><body>"
+		"<h1>ringcap certificate authority</h1>"
+		"<p>ringcap intercepts HTTPS with certificates signed by its own "
+		"CA. Install and trust it on this device to see its encrypted "
+		"traffic; remove it when you are done.</p><ul>"
+		"<li><a href=\"/cert/pem\">PEM</a> &mdash; Linux, macOS, Firefox: "
+		"<code>sudo cp ringcap-ca-cert.pem /usr/local/share/ca-certificates/"
+		"ringcap.crt &amp;&amp; sudo update-ca-certificates</code>; on macOS "
+		"open it in Keychain Access and set it to Always Trust; in Firefox: "
+		"Settings, Certificates, Import.</li>"
+		"<li><a href=\"/cert/cer\">CER (DER)</a> &mdash; Windows: open it, "
+		"Install Certificate, Local Machine, Trusted Root Certification "
+		"Authorities.</li>"
+		"<li><a href=\"/cert/p12\">P12</a> &mdash; iOS and Android: open it, "
+		"install the profile, then on iOS enable full trust under "
+		"Settings, General, About, Certificate Trust Settings.</li>"
+		"</ul><p>curl: <code>curl --cacert ringcap-ca-cert.pem -x "
+		"http://PROXY:8080 https://example.com/</code></p></body></html>\n";
+	reply_local(s, x, "text/html; charset=utf-8", NULL, page,
+		    sizeof(page) - 1);
+	return true;
 }
 
 /* A flow that cannot go on (peer gone, timeout, shutdown): record the
@@ -504,7 +649,7 @@ static int build_upstream_head(struct shard *s, struct sess *x,
 	char hostval[300], target[8192];
 	const char *tp = rq->target;
 	size_t tl = rq->target_len;
-	bool default_port = port == 80;
+	bool default_port = port == (x->up_tls ? 443 : 80);
 	snprintf(hostval, sizeof(hostval), strchr(host, ':') ? "[%s]" : "%s",
 		 host);
 	if (!default_port)
@@ -571,6 +716,35 @@ static int route_request(struct shard *s, struct sess *x,
 	size_t hl = 0;
 	uint16_t port = 80;
 	fr->scheme = RC_STR("http");
+	if (x->intercepted || (x->c.ssl && m->kind == FLOW_MODE_REGULAR)) {
+		/* inside an intercepted CONNECT: every request goes to the
+		 * tunnel's target, whatever the Host header says */
+		fr->scheme = RC_STR("https");
+		snprintf(c->url_host, sizeof(c->url_host), "%s",
+			 x->sni[0] ? x->sni : x->tunnel_host);
+		if (rq->host_hdr && rq->host_hdr_len &&
+		    rq->host_hdr_len < sizeof(c->url_host)) {
+			const char *hh = rq->host_hdr;
+			size_t hhl = rq->host_hdr_len;
+			const char *colon = memrchr(hh, ':', hhl);
+			const char *rb = memrchr(hh, ']', hhl);
+			if (colon && (!rb || colon > rb))
+				hhl = (size_t)(colon - hh);
+			if (hhl >= 2 && hh[0] == '[' && hh[hhl - 1] == ']') {
+				hh++;
+				hhl -= 2;
+			}
+			memcpy(c->url_host, hh, hhl);
+			c->url_host[hhl] = 0;
+		}
+		fr->host = (struct rc_str){c->url_host,
+					   (uint32_t)strlen(c->url_host)};
+		fr->port = x->tunnel_port;
+		*chost = x->tunnel_host;
+		*cport = x->tunnel_port;
+		x->up_tls = true;
+		return 0;
+	}
 	if (rq->form == H1_FORM_ABSOLUTE || rq->form == H1_FORM_AUTHORITY) {
 		h = rq->t.host;
 		hl = rq->t.host_len;
@@ -599,6 +773,7 @@ static int route_request(struct shard *s, struct sess *x,
 	}
 	if (m->kind == FLOW_MODE_REVERSE) {
 		fr->scheme = (struct rc_str){m->scheme, (uint32_t)strlen(m->scheme)};
+		x->up_tls = !strcmp(m->scheme, "https");
 		snprintf(c->url_host, sizeof(c->url_host), "%s", m->host);
 		fr->port = m->port;
 		*chost = m->host;
@@ -679,11 +854,23 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 		reply_error(s, x, 400, r, NULL);
 		return;
 	}
+	if (m_regular(s, x) && !is_connect && serve_mitm_it(s, x)) {
+		x->c.in.rd += (uint32_t)hlen;
+		return;
+	}
+	if (x->up_fail_code) {
+		/* intercepted, but the server's side failed: say why */
+		x->c.in.rd += (uint32_t)hlen;
+		reply_error(s, x, 502, x->up_fail_code, x->up_fail_msg);
+		return;
+	}
 	if (!rq->keep_alive)
 		x->flags |= SF_CLIENT_CLOSE;
 	x->req_head_is_head = method_is(rq, "HEAD");
 	x->req_is_connect = is_connect;
 	if (is_connect) {
+		snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s", chost);
+		x->tunnel_port = cport;
 		c->f.type = FLOW_TCP;
 		snprintf(c->tcp_host, sizeof(c->tcp_host), "%s", c->url_host);
 		c->f.tcp_host = (struct rc_str){c->tcp_host,
@@ -1063,6 +1250,13 @@ static void client_process(struct shard *s, struct sess *x)
 			sess_arm_recv(s, x, false);
 			return;
 		}
+		if (x->rq == RQ_IDLE && !x->sniffed && !x->c.ssl && s->tls &&
+		    sess_mode(s, x)->kind == FLOW_MODE_REVERSE) {
+			/* a reverse proxy port takes TLS and plain HTTP alike */
+			x->rq = RQ_SNIFF;
+			sniff_client(s, x);
+			return;
+		}
 		if (x->rq == RQ_IDLE) {
 			x->rq = RQ_HEAD;
 			flow_begin(s, x, rc_wall_now());
@@ -1074,6 +1268,11 @@ static void client_process(struct shard *s, struct sess *x)
 	case RQ_TUNNEL:
 		pump(s, x, false);
 		return;
+	case RQ_SNIFF:
+		sniff_client(s, x);
+		return;
+	case RQ_TLS_SETUP:
+		return; /* handshakes in progress */
 	case RQ_DONE:
 		if (x->c.eof && !rbuf_len(&x->c.in))
 			x->flags |= SF_CLIENT_CLOSE; /* half-closed after request */
@@ -1154,7 +1353,7 @@ void session_on_send_error(struct shard *s, struct sess *x, bool upstream,
 		x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
 		return;
 	}
-	if (x->flags & SF_ERR_REPLY) {
+	if (x->flags & SF_OWN_REPLY) {
 		flow_done(s, x); /* our own error answer could not be sent */
 		return;
 	}
@@ -1209,12 +1408,18 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 	int what = x->csend_what;
 	x->csend_what = SW_NONE;
 	if (what == SW_OWN) {
-		if (x->flags & SF_ERR_REPLY) {
+		if (x->flags & SF_OWN_REPLY) {
 			flow_done(s, x);
 			return;
 		}
-		/* "200 Connection established" is out: relay both ways */
-		start_tunnel(s, x);
+		/* "200 Connection established" is out: look at what the
+		 * client says first (TLS gets intercepted). */
+		if (s->tls) {
+			x->rq = RQ_SNIFF;
+			client_process(s, x);
+		} else {
+			start_tunnel(s, x);
+		}
 		return;
 	}
 	sent_release(s, x, &x->u, what);
@@ -1260,6 +1465,18 @@ void session_on_connect(struct shard *s, struct sess *x, int res)
 	}
 	c->f.server.peer = x->u_peer;
 	c->f.server.local = x->u_local;
+	if (x->up_tls && !x->u.ssl && !x->req_is_connect) {
+		int r = tls_upstream_start(s, x, x->up_host);
+		if (r < 0)
+			reply_error(s, x, 502, RC_ENG_UPSTREAM_TLS, NULL);
+		return; /* upstream_ready() once the handshake is done */
+	}
+	upstream_ready(s, x);
+}
+
+/* Connected (and TLS set up where it applies): send the request. */
+static void upstream_ready(struct shard *s, struct sess *x)
+{
 	x->rs = x->req_is_connect ? RS_NONE : RS_HEAD;
 	if (x->req_is_connect && sess_mode(s, x)->kind != FLOW_MODE_UPSTREAM) {
 		x->csend_what = SW_OWN;
@@ -1330,4 +1547,240 @@ void session_on_shutdown(struct shard *s, struct sess *x, bool hard)
 	if (!hard)
 		return; /* in flight: let it finish within the grace period */
 	abort_flow(s, x, RC_ENG_SHUTDOWN, FLOW_TERM_PROXY_SHUTDOWN);
+}
+
+/* ---- TLS interception ---- */
+
+static bool is_ip_literal(const char *h)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+static int tls_upstream_start(struct shard *s, struct sess *x,
+			      const char *host)
+{
+	SSL *ssl = SSL_new(s->tls->up_ctx);
+	if (!ssl)
+		return -ENOMEM;
+	SSL_set_connect_state(ssl);
+	const char *sni = x->sni[0] ? x->sni : (is_ip_literal(host) ? NULL : host);
+	if (sni)
+		SSL_set_tlsext_host_name(ssl, sni);
+	/* Verify the name the client asked for (SNI), else the host we
+	 * dialled; the result is read after the handshake. */
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+	if (sni)
+		X509_VERIFY_PARAM_set1_host(vp, sni, 0);
+	else
+		X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+	static const unsigned char alpn[] = "\x08http/1.1";
+	SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
+	x->up_tls = true;
+	atomic_fetch_add_explicit(&s->st.tls_userspace, 1, memory_order_relaxed);
+	return tls_side_start(s, x, true, ssl);
+}
+
+/* After the upstream handshake: certificate facts for the flow and the
+ * names the forged leaf must carry. Returns the number of names. */
+static size_t collect_upstream_cert(struct shard *s, struct sess *x,
+				    char names[][256], size_t max)
+{
+	size_t n = 0;
+	x->up_cert_sha[0] = 0;
+	x->up_cert_names[0] = 0;
+	X509 *cert = SSL_get1_peer_certificate(x->u.ssl);
+	long vr = SSL_get_verify_result(x->u.ssl);
+	snprintf(x->up_verify_msg, sizeof(x->up_verify_msg), "%s",
+		 !cert ? "no certificate"
+		       : vr == X509_V_OK ? "ok"
+					 : X509_verify_cert_error_string(vr));
+	x->up_verify_err = !cert ? -1 : (int)vr;
+	if (!cert)
+		return 0;
+	tls_cert_fingerprint(cert, x->up_cert_sha);
+	int k = leaf_names_from_cert(cert, names, max);
+	if (k > 0)
+		n = (size_t)k;
+	size_t used = 0;
+	for (size_t i = 0; i < n && used < sizeof(x->up_cert_names) - 1; i++)
+		used += (size_t)snprintf(x->up_cert_names + used,
+					 sizeof(x->up_cert_names) - used, "%s%s",
+					 i ? "," : "", names[i]);
+	X509_free(cert);
+	(void)s;
+	return n;
+}
+
+/* Is the upstream certificate acceptable? Sets up_fail_* if not. */
+static bool upstream_cert_ok(struct shard *s, struct sess *x)
+{
+	if (s->tls->insecure || x->up_verify_err == X509_V_OK)
+		return true;
+	x->up_fail_code = RC_ENG_UPSTREAM_CERT;
+	snprintf(x->up_fail_msg, sizeof(x->up_fail_msg),
+		 "%s:%u: %s (--set ssl_insecure=true to accept it)",
+		 x->up_host, x->up_port, x->up_verify_msg);
+	return false;
+}
+
+/* Forge (or find) the leaf and start the client-side handshake; the
+ * ClientHello is still in the client's buffer. */
+static void client_tls_start(struct shard *s, struct sess *x,
+			     char names[][256], size_t n_up)
+{
+	const char *names_p[24];
+	size_t n = 0;
+	if (x->sni[0])
+		names_p[n++] = x->sni;
+	for (size_t i = 0; i < n_up && n < 24; i++)
+		names_p[n++] = names[i];
+	if (!n)
+		names_p[n++] = x->tunnel_host[0] ? x->tunnel_host
+						 : sess_mode(s, x)->host;
+	SSL_CTX *ctx = leaf_l1_get(s->leaf_l1, names_p, n);
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	SSL_CTX_free(ctx);
+	if (!ssl) {
+		char e[160] = "cannot forge a certificate";
+		ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+		abort_flow(s, x, RC_ENG_CLIENT_TLS, FLOW_TERM_PROXY_REFUSED);
+		return;
+	}
+	SSL_set_accept_state(ssl);
+	x->rq = RQ_TLS_SETUP;
+	if (tls_side_start(s, x, false, ssl) < 0)
+		abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);
+}
+
+static bool host_passthrough(struct shard *s, struct sess *x)
+{
+	char hp[300];
+	snprintf(hp, sizeof(hp), "%s:%u", x->sni[0] ? x->sni : x->tunnel_host,
+		 x->tunnel_port);
+	return eng_tls_passthrough(s->tls, hp);
+}
+
+static void sniff_client(struct shard *s, struct sess *x)
+{
+	uint32_t avail = rbuf_len(&x->c.in);
+	bool reverse = sess_mode(s, x)->kind == FLOW_MODE_REVERSE;
+	x->sniffed = true;
+	if (!avail) {
+		if (x->c.eof)
+			goto out_plain;
+		sess_arm_recv(s, x, false);
+		return;
+	}
+	const uint8_t *p = (const uint8_t *)x->c.in.p + x->c.in.rd;
+	enum tls_sniff k = tls_sniff(p, avail);
+	if (k == TLS_SNIFF_NEED_MORE && !x->c.eof) {
+		sess_arm_recv(s, x, false);
+		return;
+	}
+	if (k != TLS_SNIFF_TLS)
+		goto out_plain;
+	struct tls_client_hello ch;
+	size_t err_off = 0;
+	uint8_t *big = NULL;
+	ssize_t r = tls_parse_client_hello(p, avail, (uint8_t *)s->tls_scratch,
+					   sizeof(s->tls_scratch), &ch, &err_off);
+	if (r == RC_TLS_NEED_SCRATCH && (big = malloc(TLS_HELLO_MAX_MSG)))
+		r = tls_parse_client_hello(p, avail, big, TLS_HELLO_MAX_MSG, &ch,
+					   &err_off);
+	if (r == 0 && !x->c.eof && avail < (80u << 10)) {
+		free(big);
+		sess_arm_recv(s, x, false);
+		return;
+	}
+	if (r <= 0) {
+		free(big);
+		goto out_plain; /* not a hello we can read: relay it as is */
+	}
+	x->sni[0] = 0;
+	if (ch.sni && ch.sni_len < sizeof(x->sni)) {
+		memcpy(x->sni, ch.sni, ch.sni_len);
+		x->sni[ch.sni_len] = 0;
+	}
+	free(big); /* |ch| may point into it: nothing of it is used below */
+	if (reverse) {
+		/* no upstream-first here: the target is fixed */
+		snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s",
+			 sess_mode(s, x)->host);
+		x->tunnel_port = sess_mode(s, x)->port;
+		client_tls_start(s, x, NULL, 0);
+		return;
+	}
+	if (host_passthrough(s, x))
+		goto out_plain;
+	x->rq = RQ_TLS_SETUP;
+	if (tls_upstream_start(s, x, x->tunnel_host) < 0)
+		abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);
+	return;
+out_plain:
+	if (reverse) {
+		x->rq = RQ_IDLE;
+		client_process(s, x);
+	} else {
+		start_tunnel(s, x);
+	}
+}
+
+void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
+{
+	if (x->flags & SF_CLOSING)
+		return;
+	if (up) {
+		char names[16][256];
+		size_t n = 0;
+		x->u_tls_ts = rc_wall_now();
+		if (err) {
+			x->up_fail_code = RC_ENG_UPSTREAM_TLS;
+			snprintf(x->up_fail_msg, sizeof(x->up_fail_msg), "%s:%u: %s",
+				 x->up_host, x->up_port, x->u.tls_err);
+		} else {
+			n = collect_upstream_cert(s, x, names, 16);
+			upstream_cert_ok(s, x);
+		}
+		if (x->rq == RQ_TLS_SETUP) { /* upstream first, then the client */
+			client_tls_start(s, x, names, n);
+			return;
+		}
+		if (x->up_fail_code) { /* a request is waiting for this upstream */
+			int code = x->up_fail_code;
+			x->up_fail_code = 0;
+			reply_error(s, x, 502, code, x->up_fail_msg);
+			return;
+		}
+		upstream_ready(s, x);
+		return;
+	}
+	x->c_tls_ts = rc_wall_now();
+	atomic_fetch_add_explicit(err ? &s->st.tls_client_failed
+				      : &s->st.tls_intercepted, 1,
+				  memory_order_relaxed);
+	if (err) {
+		if (s->cfg->verbosity >= 0)
+			fprintf(stderr, "ringcap: %s:%u: %s: %s\n",
+				x->c_peer.addr, x->c_peer.port,
+				rc_strerror(RC_ENG_CLIENT_TLS), x->c.tls_err);
+		if (!x->has_flow)
+			flow_begin(s, x, rc_wall_now());
+		flow_set_error(x, RC_ENG_CLIENT_TLS, x->c.tls_err);
+		x->cap.f.term = FLOW_TERM_CLIENT_ERROR;
+		x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+		flow_done(s, x);
+		return;
+	}
+	/* Intercepting: the CONNECT itself is not a flow (as in mitmproxy);
+	 * the requests that follow are. */
+	session_free_capture(x);
+	x->intercepted = sess_mode(s, x)->kind != FLOW_MODE_REVERSE;
+	x->req_is_connect = false;
+	x->rq = RQ_IDLE;
+	x->rs = RS_NONE;
+	x->resp_started = false;
+	x->flags &= ~(SF_UP_REUSED | SF_UP_NOREUSE);
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	client_process(s, x);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/rc_time.h"
+#include "crypto/leaf.h"
 
 #define TICK_MS 100
 #define TICK_FAST_MS 1
@@ -86,6 +87,8 @@ static void sess_free(struct shard *s, struct sess *x)
 			shard_return_buf(s, sd->q[(sd->qhead + i) % SIDE_QN].bid);
 		sd->qn = 0;
 	}
+	tls_side_free(&x->c);
+	tls_side_free(&x->u);
 	free(x->c.in.p);
 	free(x->u.in.p);
 	free(x->obuf);
@@ -131,6 +134,16 @@ void sess_close(struct shard *s, struct sess *x)
 void sess_arm_recv(struct shard *s, struct sess *x, bool upstream)
 {
 	struct side *sd = upstream ? &x->u : &x->c;
+	if (sd->ssl) {
+		tls_want(s, x, upstream);
+		return;
+	}
+	sess_arm_socket_recv(s, x, upstream);
+}
+
+void sess_arm_socket_recv(struct shard *s, struct sess *x, bool upstream)
+{
+	struct side *sd = upstream ? &x->u : &x->c;
 	if (sd->recv_armed || sd->eof || sd->fd < 0 || (x->flags & SF_CLOSING))
 		return;
 	struct io_uring_sqe *sqe = shard_sqe(s);
@@ -150,12 +163,26 @@ static void submit_send(struct shard *s, struct sess *x, bool to_upstream)
 	io_uring_prep_send(sqe, sd->fd, sd->sendp, sd->sendlen, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud_make(to_upstream ? OP_USEND : OP_CSEND,
 					     x->gen, sess_idx(s, x)));
-	sd->send_armed = true;
+	sd->sock_busy = true;
+	if (!sd->ssl)
+		sd->send_armed = true;
 	x->inflight++;
 }
 
 void sess_send(struct shard *s, struct sess *x, bool to_upstream,
 	       const char *p, uint32_t len)
+{
+	struct side *sd = to_upstream ? &x->u : &x->c;
+	if (sd->ssl) {
+		sd->send_armed = true; /* the session's send is out */
+		tls_send(s, x, to_upstream, p, len);
+		return;
+	}
+	sess_socket_send(s, x, to_upstream, p, len);
+}
+
+void sess_socket_send(struct shard *s, struct sess *x, bool to_upstream,
+		      const char *p, uint32_t len)
 {
 	struct side *sd = to_upstream ? &x->u : &x->c;
 	sd->sendp = p;
@@ -335,8 +362,13 @@ static void on_recv(struct shard *s, struct sess *x, bool upstream,
 		if (!(x->flags & SF_CLOSING) && cqe->res > 0) {
 			atomic_fetch_add_explicit(&s->st.bytes_in, cqe->res,
 						  memory_order_relaxed);
-			kept = session_on_recv(s, x, upstream, shard_buf(s, bid),
-					       cqe->res, (int)bid);
+			if (sd->ssl)
+				tls_on_cipher(s, x, upstream, shard_buf(s, bid),
+					      cqe->res);
+			else
+				kept = session_on_recv(s, x, upstream,
+						       shard_buf(s, bid),
+						       cqe->res, (int)bid);
 		}
 		if (!kept)
 			shard_return_buf(s, bid);
@@ -354,14 +386,19 @@ static void on_recv(struct shard *s, struct sess *x, bool upstream,
 		sd->recv_armed = true; /* keeps others from arming twice */
 		return;
 	}
-	session_on_recv(s, x, upstream, NULL, cqe->res, -1);
+	if (sd->ssl)
+		tls_on_cipher(s, x, upstream, NULL, cqe->res);
+	else
+		session_on_recv(s, x, upstream, NULL, cqe->res, -1);
 }
 
 static void on_send(struct shard *s, struct sess *x, bool upstream,
 		    struct io_uring_cqe *cqe)
 {
 	struct side *sd = upstream ? &x->u : &x->c;
-	sd->send_armed = false;
+	sd->sock_busy = false;
+	if (!sd->ssl)
+		sd->send_armed = false;
 	if (x->flags & SF_CLOSING)
 		return;
 	int res = cqe->res;
@@ -375,10 +412,14 @@ static void on_send(struct shard *s, struct sess *x, bool upstream,
 			return;
 		}
 		sd->sendlen = 0;
-		session_on_sent(s, x, upstream);
+		if (sd->ssl)
+			tls_on_sent(s, x, upstream);
+		else
+			session_on_sent(s, x, upstream);
 		return;
 	}
 	/* The peer is gone (EPIPE, ECONNRESET). */
+	sd->send_armed = false;
 	session_on_send_error(s, x, upstream, res == 0 ? -EPIPE : res);
 }
 
@@ -528,7 +569,7 @@ static void rearm_nobuf(struct shard *s)
 			if (sd->nobuf) {
 				sd->nobuf = false;
 				sd->recv_armed = false;
-				sess_arm_recv(s, x, up);
+				sess_arm_socket_recv(s, x, up);
 			}
 		}
 	}
@@ -571,6 +612,8 @@ static void *shard_main(void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&s->ring, n);
+		if (s->tls_ready)
+			tls_run_ready(s);
 		/* ENOBUFS waiters retry once buffers came back (or on tick). */
 		if (s->nobuf && s->bufs_returned)
 			rearm_nobuf(s);
@@ -684,6 +727,13 @@ int shard_init(struct shard *s, unsigned id, const struct eng_config *cfg,
 		snprintf(what, what_len, "c-ares init failed");
 		return r;
 	}
+	if (s->tls) {
+		s->leaf_l1 = leaf_l1_new(s->tls->leaves, 256);
+		if (!s->leaf_l1) {
+			snprintf(what, what_len, "out of memory");
+			return -ENOMEM;
+		}
+	}
 	for (unsigned i = 0; i < cfg->nmodes; i++) {
 		const struct eng_mode *m = &cfg->modes[i];
 		uint16_t port = m->listen_port ? m->listen_port : cfg->listen_port;
@@ -714,6 +764,8 @@ void shard_cleanup(struct shard *s)
 	}
 	pool_close_all(s);
 	dns_destroy(s);
+	if (s->leaf_l1)
+		leaf_l1_free(s->leaf_l1);
 	if (s->ring.ring_fd > 0)
 		io_uring_queue_exit(&s->ring);
 	if (s->bufs && s->bufs != MAP_FAILED)

@@ -6,6 +6,7 @@
 
 #include <ares.h>
 #include <liburing.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,6 +55,8 @@ enum rq_state {
 	RQ_BODY,       /* streaming the request body */
 	RQ_DONE,       /* request fully sent */
 	RQ_TUNNEL,     /* CONNECT: raw bytes client -> upstream */
+	RQ_SNIFF,      /* after CONNECT / on a TLS-capable port: first bytes */
+	RQ_TLS_SETUP,  /* intercepting: upstream then client TLS handshakes */
 	RQ_STATE_COUNT
 };
 enum rs_state {
@@ -104,7 +107,16 @@ struct side {
 	bool nobuf;       /* recv found no provided buffer; re-arm soon */
 	int err;          /* errno that ended the side, 0 for a clean EOF */
 	bool shut_wr;     /* we sent FIN (tunnel direction finished) */
-	bool send_armed;
+	/* TLS (engine/tls.c); ssl == NULL: plaintext */
+	SSL *ssl;
+	BIO *rbio, *wbio;    /* owned by ssl */
+	char *tls_obuf;      /* ciphertext being sent */
+	bool hs_done, hs_failed;
+	bool want;           /* the session asked for plaintext */
+	bool plain_pending;  /* a session send waits for its ciphertext */
+	char tls_err[160];
+	bool send_armed;  /* the session has a send out (plaintext view) */
+	bool sock_busy;   /* a socket send is in flight */
 	const char *sendp; /* bytes in flight to this side's fd */
 	uint32_t sendlen;
 	uint32_t sent_from_in; /* bytes of |in| (from rd) being sent to the other side */
@@ -116,7 +128,7 @@ enum sess_flag {
 	SF_UP_REUSED = 1u << 2, /* upstream came from the pool / last request */
 	SF_UP_NOREUSE = 1u << 3, /* upstream must not be kept alive */
 	SF_PARKED = 1u << 4,   /* flow waits for ring space */
-	SF_ERR_REPLY = 1u << 5, /* sending our own error response, then close */
+	SF_OWN_REPLY = 1u << 5, /* sending our own response (error, mitm.it), then close */
 	SF_RETRIED = 1u << 6,
 	SF_IN_DNS = 1u << 7,   /* a resolve callback is pending */
 };
@@ -157,6 +169,25 @@ struct sess {
 	struct capture cap;
 	struct sess *next, *prev; /* shard's active list */
 	struct sess *park_next;
+	/* TLS interception */
+	bool tls_ready;          /* on shard->tls_ready */
+	struct sess *tls_next;
+	bool up_tls;             /* upstream speaks TLS (reverse https, CONNECT) */
+	bool intercepted;        /* requests arrive over TLS from a CONNECT */
+	char tunnel_host[256];   /* CONNECT target: where every request goes */
+	uint16_t tunnel_port;
+	char sni[256];           /* from the ClientHello, "" if none */
+	char alpn_offer[64];     /* client's ALPN list, wire format */
+	uint8_t alpn_offer_len;
+	bool sniffed;            /* first bytes looked at (reverse ports) */
+	int up_fail_code;        /* upstream TLS/cert failure to report */
+	char up_fail_msg[600];
+	double c_tls_ts, u_tls_ts;
+	int up_verify_err;       /* upstream certificate check, 0 = ok */
+	char up_verify_msg[160];
+	char up_cert_sha[65];
+	char up_cert_names[512];
+	char tls_c_desc[400], tls_u_desc[400]; /* flow_tls strings */
 };
 
 struct listener {
@@ -197,6 +228,8 @@ struct shard_stats {
 	_Atomic uint64_t flows, flow_errors, captured, dropped, ring_waits;
 	_Atomic uint64_t conns_open, conns_total, refused, bytes_in, bytes_out;
 	_Atomic uint64_t upstream_reused, upstream_connects;
+	_Atomic uint64_t tls_intercepted, tls_client_failed, tls_userspace,
+		tls_ktls;
 };
 
 #define SHARD_BUF_SIZE 65536u
@@ -244,7 +277,25 @@ struct shard {
 	uint32_t bufs_returned; /* this batch: lets ENOBUFS waiters retry */            /* shard thread is gone: no more SQEs */
 	bool defer_taskrun;     /* ring has SINGLE_ISSUER|DEFER_TASKRUN */
 	struct shard_stats st;
+	/* TLS */
+	struct sess *tls_ready;  /* sessions whose plaintext is due */
+	char tls_scratch[16384];
+	const struct eng_tls *tls; /* NULL: no interception (plain tunnels) */
+	struct leaf_l1 *leaf_l1; /* this shard's lock-free front of the cache */
 };
+
+/* eng.c: TLS state shared by every shard (read-only after start-up, but
+ * for the leaf cache, which locks inside). */
+struct eng_tls {
+	struct ca *ca;
+	struct leaf_cache *leaves;
+	SSL_CTX *up_ctx;       /* upstream connections (client role) */
+	bool insecure;         /* ssl_insecure: no upstream verification */
+	void *ignore_re, *allow_re; /* pcre2 patterns on "host:port" */
+};
+/* Pass this TLS connection through untouched (ignore_hosts/allow_hosts)? */
+bool eng_tls_passthrough(const struct eng_tls *t, const char *host_port)
+	NONNULL(1, 2);
 
 /* shard.c */
 struct io_uring_sqe *shard_sqe(struct shard *s) NONNULL(1);
@@ -262,7 +313,35 @@ static inline uint32_t sess_idx(const struct shard *s, const struct sess *x)
 	return (uint32_t)(x - s->sess);
 }
 
+/* Raw socket I/O (what sess_arm_recv/sess_send do for plaintext sides). */
+void sess_arm_socket_recv(struct shard *s, struct sess *x, bool upstream)
+	NONNULL(1, 2);
+void sess_socket_send(struct shard *s, struct sess *x, bool to_upstream,
+		      const char *p, uint32_t len) NONNULL(1, 2, 4);
+
+/* tls.c: userspace TLS over memory BIOs */
+/* Put |ssl| (configured, state set) on a side; bytes already in the side's
+ * buffer are fed to it as ciphertext. Takes ownership of |ssl|. */
+int tls_side_start(struct shard *s, struct sess *x, bool up, SSL *ssl)
+	NONNULL(1, 2, 4);
+void tls_side_free(struct side *sd) NONNULL(1);
+void tls_handshake(struct shard *s, struct sess *x, bool up) NONNULL(1, 2);
+void tls_want(struct shard *s, struct sess *x, bool up) NONNULL(1, 2);
+void tls_run_ready(struct shard *s) NONNULL(1);
+void tls_on_cipher(struct shard *s, struct sess *x, bool up, const char *data,
+		   int res) NONNULL(1, 2);
+void tls_send(struct shard *s, struct sess *x, bool up, const char *p,
+	      uint32_t len) NONNULL(1, 2, 4);
+void tls_on_sent(struct shard *s, struct sess *x, bool up) NONNULL(1, 2);
+/* Fill |t| from the side's SSL; strings live in buf. */
+void tls_describe(const struct side *sd, struct flow_tls *t, char *buf,
+		  size_t buf_len) NONNULL(1, 2, 3);
+
 /* session.c: the HTTP/1 proxy state machine */
+/* A side's TLS handshake finished: err 0, or RC_ENG_UPSTREAM_TLS with the
+ * reason in the side's tls_err. */
+void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
+	NONNULL(1, 2);
 void session_start(struct shard *s, struct sess *x) NONNULL(1, 2);
 /* Bytes (res > 0) in provided buffer |bid|, or EOF/error (res <= 0,
  * bid < 0). Returns true when the session keeps the buffer (queued for

@@ -217,10 +217,48 @@ static bool has_tcp(const struct flow *f)
 	       f->bytes_up || f->bytes_down;
 }
 
+static void pk_tls(msgpack_packer *pk, const char *key,
+		   const struct flow_tls *t)
+{
+	size_t n = 6 + (t->cert_sha256.n > 0) + (t->cert_names.n > 0) +
+		   (t->verify.n > 0);
+
+	pk_key(pk, key);
+	msgpack_pack_map(pk, n);
+	pk_key(pk, "sni");
+	pk_bytes(pk, t->sni);
+	pk_key(pk, "alpn");
+	pk_bytes(pk, t->alpn);
+	pk_key(pk, "version");
+	pk_bytes(pk, t->version);
+	pk_key(pk, "cipher");
+	pk_bytes(pk, t->cipher);
+	pk_key(pk, "ktls");
+	if (t->ktls)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	pk_key(pk, "ts_setup");
+	msgpack_pack_double(pk, t->ts_setup);
+	if (t->cert_sha256.n) {
+		pk_key(pk, "cert_sha256");
+		pk_bytes(pk, t->cert_sha256);
+	}
+	if (t->cert_names.n) {
+		pk_key(pk, "cert_names");
+		pk_bytes(pk, t->cert_names);
+	}
+	if (t->verify.n) {
+		pk_key(pk, "verify");
+		pk_bytes(pk, t->verify);
+	}
+}
+
 static void pk_flow(msgpack_packer *pk, const struct flow *f)
 {
 	size_t n = 6 + f->has_server + f->has_request + f->has_response +
-		   f->has_error + has_tcp(f);
+		   f->has_error + has_tcp(f) + f->client_tls.present +
+		   f->server_tls.present;
 
 	msgpack_pack_map(pk, n);
 	pk_key(pk, "v");
@@ -263,6 +301,10 @@ static void pk_flow(msgpack_packer *pk, const struct flow *f)
 		pk_key(pk, "bytes_down");
 		msgpack_pack_uint64(pk, f->bytes_down);
 	}
+	if (f->client_tls.present)
+		pk_tls(pk, "client_tls", &f->client_tls);
+	if (f->server_tls.present)
+		pk_tls(pk, "server_tls", &f->server_tls);
 }
 
 size_t flow_encoded_size(const struct flow *f)
@@ -589,6 +631,40 @@ static int get_tcp(const msgpack_object *o, struct flow *f)
 	return 0;
 }
 
+static int get_tls(const msgpack_object *o, struct flow_tls *t)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return FAIL;
+	t->present = true;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key;
+		const msgpack_object *v = &o->via.map.ptr[i].val;
+		int rc = 0;
+
+		if (key_is(k, "sni"))
+			rc = get_bytes(v, &t->sni);
+		else if (key_is(k, "alpn"))
+			rc = get_bytes(v, &t->alpn);
+		else if (key_is(k, "version"))
+			rc = get_bytes(v, &t->version);
+		else if (key_is(k, "cipher"))
+			rc = get_bytes(v, &t->cipher);
+		else if (key_is(k, "cert_sha256"))
+			rc = get_bytes(v, &t->cert_sha256);
+		else if (key_is(k, "cert_names"))
+			rc = get_bytes(v, &t->cert_names);
+		else if (key_is(k, "verify"))
+			rc = get_bytes(v, &t->verify);
+		else if (key_is(k, "ktls"))
+			rc = get_bool(v, &t->ktls);
+		else if (key_is(k, "ts_setup"))
+			rc = get_double(v, &t->ts_setup);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* One top-level key; unknown keys are skipped (forward compatibility). */
 static int get_top(const msgpack_object *k, const msgpack_object *v,
 		   msgpack_zone *zone, struct flow *f, unsigned *seen)
@@ -646,6 +722,10 @@ static int get_top(const msgpack_object *k, const msgpack_object *v,
 	}
 	if (key_is(k, "tcp"))
 		return get_tcp(v, f);
+	if (key_is(k, "client_tls"))
+		return get_tls(v, &f->client_tls);
+	if (key_is(k, "server_tls"))
+		return get_tls(v, &f->server_tls);
 	return 0;
 }
 

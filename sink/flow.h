@@ -105,6 +105,21 @@ struct flow_error {
 	double ts;
 };
 
+/* TLS facts of one side (client_tls: ringcap as the server; server_tls:
+ * ringcap as the client). Absent unless |present|. */
+struct flow_tls {
+	bool present;
+	struct rc_str sni;
+	struct rc_str alpn;      /* negotiated protocol, "" if none */
+	struct rc_str version;   /* "TLSv1.3" */
+	struct rc_str cipher;    /* "TLS_AES_256_GCM_SHA384" */
+	struct rc_str cert_sha256; /* server_tls: upstream certificate, hex */
+	struct rc_str cert_names;  /* server_tls: CN and SANs, comma-separated */
+	struct rc_str verify;      /* server_tls: "ok" or why verification failed */
+	bool ktls;                 /* record layer offloaded to the kernel */
+	double ts_setup;           /* handshake completed */
+};
+
 struct flow {
 	uint8_t id[16]; /* UUID v4 */
 	enum flow_type type;
@@ -124,6 +139,8 @@ struct flow {
 	uint16_t tcp_port;
 	uint64_t bytes_up;   /* client -> server */
 	uint64_t bytes_down; /* server -> client */
+	struct flow_tls client_tls;
+	struct flow_tls server_tls;
 };
 
 /* Exact size in bytes of flow_encode()'s output for |f|. */

@@ -415,6 +415,40 @@ static void json_response(FILE *out, const struct flow_response *r)
 	fputc('}', out);
 }
 
+static void json_tls(FILE *out, const char *k, const struct flow_tls *t)
+{
+	fprintf(out, ",\"%s\":{", k);
+	json_key(out, "sni");
+	json_str(out, t->sni);
+	fputc(',', out);
+	json_key(out, "alpn");
+	json_str(out, t->alpn);
+	fputc(',', out);
+	json_key(out, "version");
+	json_str(out, t->version);
+	fputc(',', out);
+	json_key(out, "cipher");
+	json_str(out, t->cipher);
+	fprintf(out, ",\"ktls\":%s,", t->ktls ? "true" : "false");
+	json_num(out, "ts_setup", t->ts_setup);
+	if (t->cert_sha256.n) {
+		fputc(',', out);
+		json_key(out, "cert_sha256");
+		json_str(out, t->cert_sha256);
+	}
+	if (t->cert_names.n) {
+		fputc(',', out);
+		json_key(out, "cert_names");
+		json_str(out, t->cert_names);
+	}
+	if (t->verify.n) {
+		fputc(',', out);
+		json_key(out, "verify");
+		json_str(out, t->verify);
+	}
+	fputc('}', out);
+}
+
 void flow_print_json(FILE *out, const struct flow *f)
 {
 	char id[37];
@@ -455,5 +489,9 @@ void flow_print_json(FILE *out, const struct flow *f)
 			",\"bytes_down\":%" PRIu64 "}", f->tcp_port,
 			f->bytes_up, f->bytes_down);
 	}
+	if (f->client_tls.present)
+		json_tls(out, "client_tls", &f->client_tls);
+	if (f->server_tls.present)
+		json_tls(out, "server_tls", &f->server_tls);
 	fputs("}\n", out);
 }

@@ -153,8 +153,11 @@ class Proxy:
                 if s.split("=")[0] in ("keep_host_header", "stream_large_bodies"):
                     cmd += ["--set", s]
         else:
+            # confdir: the CA and leaf cache live in the test's temp dir,
+            # never in the user's ~/.ringcap.
             cmd = [ARGS.bin] + (["-q"] if quiet else []) + [
-                "--listen-host", "127.0.0.1", "-w", self.log]
+                "--listen-host", "127.0.0.1", "-w", self.log,
+                "--set", "confdir=" + os.path.join(tc.tmp, "conf")]
             if not any("@" in m for m in modes) or len(modes) > 1:
                 cmd += ["-p", str(self.port)]
             for m in modes:
