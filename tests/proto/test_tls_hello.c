@@ -753,3 +753,394 @@ Test(tls_hello_malformed, duplicate_extension)
 		free(buf);
 	}
 }
+
+/* ---- Built hellos: one check each ---- */
+
+/* Parse a one-record hello built from body_; returns the result. */
+static ssize_t parse_built(struct tls_client_hello *h, size_t *off)
+{
+	frame(&body_, 16384, &rec_);
+	return parse_all_ways(rec_.b, rec_.n, h, off);
+}
+
+Test(tls_hello_built, sni_names)
+{
+	static const struct {
+		const char *name;
+		enum tls_sni_kind kind; /* TLS_SNI_NONE: rejected */
+	} cases[] = {
+		{ "example.com", TLS_SNI_DNS },
+		{ "a", TLS_SNI_DNS },
+		{ "localhost", TLS_SNI_DNS },
+		{ "xn--bcher-kva.example", TLS_SNI_DNS },
+		{ "_dmarc.Example.ORG", TLS_SNI_DNS },
+		{ "trailing.dot.", TLS_SNI_DNS },
+		{ "0-9.a1", TLS_SNI_DNS },
+		{ "123.example", TLS_SNI_DNS },
+		{ "10.0.0.1", TLS_SNI_IP },
+		{ "::1", TLS_SNI_IP },
+		{ "[2001:db8::1]", TLS_SNI_IP },
+		{ "fe80::1:2:3:4", TLS_SNI_IP },
+		{ "", TLS_SNI_NONE },
+		{ ".", TLS_SNI_NONE },
+		{ "a..b", TLS_SNI_NONE },
+		{ ".a", TLS_SNI_NONE },
+		{ "a b", TLS_SNI_NONE },
+		{ "a/b", TLS_SNI_NONE },
+		{ "host:443", TLS_SNI_NONE },
+		{ "1.2.3.999", TLS_SNI_NONE },
+		{ "1.2.3", TLS_SNI_NONE },
+		{ "caf\xc3\xa9.example", TLS_SNI_NONE },
+		{ "two..dots.", TLS_SNI_NONE },
+	};
+	struct tls_client_hello h;
+	char name[300];
+	size_t off;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ssize_t r;
+
+		hello_with(&body_, cases[i].name, NULL, 0);
+		r = parse_built(&h, &off);
+		if (cases[i].kind == TLS_SNI_NONE) {
+			/* Empty names fail on the name's length field. */
+			cr_assert_eq(r, *cases[i].name ? RC_TLS_BAD_SNI
+						       : RC_TLS_BAD_LENGTH,
+				     "%s: %s", cases[i].name,
+				     rc_errname((int)r));
+			cr_assert_eq(off, *cases[i].name ? 9 + 43 + 2 + 9
+							 : 9 + 43 + 2 + 7);
+			continue;
+		}
+		cr_assert_eq(r, (ssize_t)rec_.n, "%s: %s", cases[i].name,
+			     rc_errname((int)r));
+		cr_assert_eq(h.sni_kind, cases[i].kind, "%s", cases[i].name);
+		cr_assert(span_eq(h.sni, h.sni_len, cases[i].name));
+	}
+	/* Label and name lengths. */
+	memset(name, 'a', sizeof(name));
+	name[63] = '\0';
+	hello_with(&body_, name, NULL, 0);
+	cr_assert_gt(parse_built(&h, &off), 0);
+	name[63] = 'a', name[64] = '\0';
+	hello_with(&body_, name, NULL, 0);
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_SNI);
+	name[64] = 'a';
+	for (size_t i = 63; i < sizeof(name); i += 64)
+		name[i] = '.';
+	name[253] = '\0';
+	hello_with(&body_, name, NULL, 0);
+	cr_assert_gt(parse_built(&h, &off), 0);
+	cr_assert_eq(h.sni_len, 253);
+	name[253] = 'a', name[254] = '\0';
+	hello_with(&body_, name, NULL, 0);
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_SNI);
+	/* A NUL inside. */
+	hello_with(&body_, NULL, NULL, 0);
+	body_.n = 43;
+	put16(&body_, 9 + 3);
+	put_sni(&body_, "a\0b", 3);
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_SNI);
+}
+
+Test(tls_hello_built, sni_list_shapes)
+{
+	/* An unknown name type is skipped; a second host_name is refused. */
+	static const uint8_t two_types[] = { 0, 0, 0, 13, 0, 11, 1, 0, 2, 'x',
+					     'y', 0, 0, 3, 'a', '.', 'b' };
+	static const uint8_t two_hosts[] = { 0, 0, 0, 11, 0, 9, 0, 0, 2, 'x',
+					     'y', 0, 0, 1, 'a' };
+	struct tls_client_hello h;
+	size_t off;
+
+	hello_with(&body_, NULL, two_types, sizeof(two_types));
+	cr_assert_gt(parse_built(&h, &off), 0);
+	cr_assert(span_eq(h.sni, h.sni_len, "a.b"));
+	hello_with(&body_, NULL, two_hosts, sizeof(two_hosts));
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_EXTENSION);
+	cr_assert_eq(off, 9 + 45 + 4 + 2 + 5);
+}
+
+Test(tls_hello_built, extensions_reported)
+{
+	static const uint8_t exts[] = {
+		/* ALPN: h2, http/1.1 */
+		0, 16, 0, 14, 0, 12, 2, 'h', '2', 8, 'h', 't', 't', 'p', '/',
+		'1', '.', '1',
+		/* supported_versions: GREASE, 1.3, 1.2 */
+		0, 43, 0, 7, 6, 0x3a, 0x3a, 3, 4, 3, 3,
+		/* key_share: GREASE(1 byte), x25519(2 bytes), P-256(1 byte) */
+		0, 51, 0, 18, 0, 16, 0x3a, 0x3a, 0, 1, 0, 0, 0x1d, 0, 2, 9, 9,
+		0, 0x17, 0, 1, 7,
+		/* signature_algorithms */
+		0, 13, 0, 4, 0, 2, 4, 3,
+		/* encrypted_client_hello, esni (contents not looked at) */
+		0xfe, 0x0d, 0, 3, 1, 2, 3, 0xff, 0xce, 0, 0,
+		/* pre_shared_key, last */
+		0, 41, 0, 1, 0,
+	};
+	struct tls_client_hello h;
+	struct tls_bytes b;
+	size_t off;
+
+	hello_with(&body_, "ech-outer.example", exts, sizeof(exts));
+	cr_assert_eq(parse_built(&h, &off), (ssize_t)rec_.n);
+	cr_assert_eq(h.n_ext, 8);
+	cr_assert_eq(h.ext_types[0], TLS_EXT_SERVER_NAME);
+	cr_assert_eq(h.ext_types[5], TLS_EXT_ECH);
+	cr_assert_eq(h.ext_types[7], TLS_EXT_PRE_SHARED_KEY);
+	cr_assert(h.has_alpn && h.n_alpn == 2);
+	cr_assert(span_eq(h.alpn[1].p, h.alpn[1].len, "http/1.1"));
+	cr_assert_eq(h.alpn_wire.len, 12);
+	cr_assert_eq(h.n_versions, 3);
+	cr_assert(tls_is_grease(h.versions[0]) && h.offers_tls13);
+	cr_assert_eq(h.n_key_shares, 3);
+	cr_assert_eq(h.key_share_groups[1], 0x001d);
+	cr_assert_eq(h.key_share_groups[2], 0x0017);
+	cr_assert(h.has_sig_algs && h.has_ech && h.has_esni);
+	cr_assert(tls_hello_find_ext(&h, TLS_EXT_ECH, &b) && b.len == 3 &&
+		  b.p[2] == 3);
+	cr_assert_not(tls_hello_find_ext(&h, TLS_EXT_PADDING, &b));
+	cr_assert_eq(tls_hello_cipher(&h, 1), 0x1302);
+}
+
+Test(tls_hello_built, lists_longer_than_kept)
+{
+	struct tls_client_hello h;
+	uint8_t e[1024];
+	size_t n = 0, off;
+
+	/* 20 ALPN ids, 20 versions (1.3 last), 20 key shares. */
+	e[n++] = 0, e[n++] = 16, e[n++] = 0, e[n++] = 42, e[n++] = 0,
+	e[n++] = 40;
+	for (int i = 0; i < 20; i++)
+		e[n++] = 1, e[n++] = (uint8_t)('a' + i);
+	e[n++] = 0, e[n++] = 43, e[n++] = 0, e[n++] = 41, e[n++] = 40;
+	for (int i = 0; i < 19; i++)
+		e[n++] = 3, e[n++] = 3;
+	e[n++] = 3, e[n++] = 4;
+	e[n++] = 0, e[n++] = 51, e[n++] = 0, e[n++] = 102, e[n++] = 0,
+	e[n++] = 100;
+	for (int i = 0; i < 20; i++)
+		e[n++] = 0, e[n++] = (uint8_t)i, e[n++] = 0, e[n++] = 1,
+		e[n++] = 0;
+	hello_with(&body_, NULL, e, n);
+	cr_assert_eq(parse_built(&h, &off), (ssize_t)rec_.n, "%s",
+		     rc_errname((int)parse_built(&h, &off)));
+	cr_assert(h.n_alpn == TLS_HELLO_MAX_ALPN && h.alpn_more);
+	cr_assert_eq(h.alpn_wire.len, 40);
+	cr_assert(h.n_versions == TLS_HELLO_MAX_VERSIONS && h.versions_more);
+	cr_assert(h.offers_tls13);
+	cr_assert(h.n_key_shares == TLS_HELLO_MAX_GROUPS && h.key_shares_more);
+}
+
+/* Built hellos that must be refused, with where. Offsets are in the body
+ * (the records add 9); extensions start at body offset 45. */
+Test(tls_hello_built, refused)
+{
+	static const struct {
+		const char *what;
+		uint8_t ext[24];
+		size_t len;
+		int code;
+		size_t off;
+	} cases[] = {
+		{ "psk not last", { 0, 41, 0, 1, 0, 0, 23, 0, 0 }, 9,
+		  RC_TLS_BAD_EXTENSION, 45 },
+		{ "duplicate ems", { 0, 23, 0, 0, 0, 23, 0, 0 }, 8,
+		  RC_TLS_DUP_EXTENSION, 49 },
+		{ "ems with data", { 0, 23, 0, 1, 0 }, 5, RC_TLS_BAD_EXTENSION,
+		  49 },
+		{ "empty alpn id", { 0, 16, 0, 5, 0, 3, 0, 1, 'a' }, 9,
+		  RC_TLS_BAD_LENGTH, 51 },
+		{ "alpn list empty", { 0, 16, 0, 2, 0, 0 }, 6,
+		  RC_TLS_BAD_LENGTH, 49 },
+		{ "odd versions", { 0, 43, 0, 4, 3, 3, 4, 3 }, 8,
+		  RC_TLS_BAD_LENGTH, 49 },
+		{ "odd sigalgs", { 0, 13, 0, 5, 0, 3, 4, 3, 1 }, 9,
+		  RC_TLS_BAD_LENGTH, 49 },
+		{ "empty key", { 0, 51, 0, 6, 0, 4, 0, 0x1d, 0, 0 }, 10,
+		  RC_TLS_BAD_LENGTH, 53 },
+		{ "ext past end", { 0, 99, 0, 9, 1 }, 5, RC_TLS_BAD_LENGTH,
+		  47 },
+		{ "half header", { 0, 99, 0 }, 3, RC_TLS_BAD_LENGTH, 47 },
+		{ "sni list short", { 0, 0, 0, 5, 0, 2, 0, 0, 0 }, 9,
+		  RC_TLS_BAD_LENGTH, 49 },
+	};
+	struct tls_client_hello h;
+	size_t off;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ssize_t r;
+
+		hello_with(&body_, NULL, cases[i].ext, cases[i].len);
+		r = parse_built(&h, &off);
+		cr_assert_eq(r, cases[i].code, "%s: %s", cases[i].what,
+			     rc_errname((int)r));
+		cr_assert_eq(off, 9 + cases[i].off, "%s: err_off %zu",
+			     cases[i].what, off);
+	}
+}
+
+Test(tls_hello_built, head_fields)
+{
+	struct tls_client_hello h;
+	size_t off;
+
+	/* No extensions at all (SSL 3.0 / TLS 1.0 style). */
+	body_.n = 0;
+	put_head(&body_);
+	cr_assert_eq(parse_built(&h, &off), (ssize_t)rec_.n);
+	cr_assert(h.n_ext == 0 && h.sni_kind == TLS_SNI_NONE && !h.has_alpn);
+	/* Not SSL 3 / TLS. */
+	body_.b[0] = 2;
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_VERSION);
+	cr_assert_eq(off, 9);
+	/* A session id of 33 bytes. */
+	put_head(&body_), body_.n = 0, put_head(&body_);
+	body_.b[34] = 33;
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_LENGTH);
+	cr_assert_eq(off, 9 + 34);
+	/* No cipher suites; an odd number of bytes of them. */
+	body_.n = 0, put_head(&body_);
+	body_.b[36] = 0;
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_LENGTH);
+	cr_assert_eq(off, 9 + 35);
+	body_.b[36] = 3;
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_LENGTH);
+	/* No compression methods. */
+	body_.n = 0, put_head(&body_);
+	body_.b[41] = 0;
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_LENGTH);
+	cr_assert_eq(off, 9 + 41);
+	/* A byte after the compression methods: half an extensions length. */
+	body_.n = 0, put_head(&body_), put8(&body_, 0);
+	cr_assert_eq(parse_built(&h, &off), RC_TLS_BAD_LENGTH);
+	cr_assert_eq(off, 9 + 43);
+}
+
+Test(tls_hello_built, record_layer)
+{
+	struct tls_client_hello h;
+	size_t off;
+
+	hello_with(&body_, "x.example", NULL, 0);
+	frame(&body_, 16384, &rec_);
+	rec_.b[0] = 0x17;
+	expect_err(&rec_, RC_TLS_NOT_TLS, 0);
+	rec_.b[0] = 0x16, rec_.b[1] = 0x02;
+	expect_err(&rec_, RC_TLS_BAD_RECORD, 1);
+	rec_.b[1] = 0x03, rec_.b[2] = 0x05;
+	expect_err(&rec_, RC_TLS_BAD_RECORD, 2);
+	rec_.b[2] = 0x00; /* SSL 3.0 record version: fine */
+	cr_assert_gt(parse(rec_.b, rec_.n, &h, &off), 0);
+	cr_assert_eq(h.record_version, 0x0300);
+	rec_.b[5] = 0x02;
+	expect_err(&rec_, RC_TLS_NOT_CLIENT_HELLO, 5);
+	/* Plaintext is not TLS, from the first byte. */
+	expect_err_buf((const uint8_t *)"GET / HTTP/1.1\r\n", 16,
+		       RC_TLS_NOT_TLS, 0);
+	cr_assert_eq(parse((const uint8_t *)"", 0, &h, &off), 0);
+}
+
+Test(tls_hello_built, sslv2_hello)
+{
+	/* SSLv2-format ClientHello: 3 cipher specs, 16-byte challenge. */
+	static const uint8_t v2[] = {
+		0x80, 0x22, 0x01, 0x03, 0x01, 0x00, 0x09, 0x00, 0x00, 0x00,
+		0x10, 0x00, 0x00, 0x2f, 0x00, 0x00, 0x35, 0x00, 0x00, 0x0a,
+		1,    2,    3,    4,    5,    6,    7,    8,    9,    10,
+		11,   12,   13,   14,   15,   16,
+	};
+
+	cr_assert_eq(tls_sniff(v2, sizeof(v2)), TLS_SNIFF_TLS_OLD);
+	expect_err_buf(v2, sizeof(v2), RC_TLS_SSLV2, 0);
+}
+
+/* ---- Sniffing ---- */
+
+/* Every prefix says NEED_MORE until |at| bytes, then |want|. */
+static void sniff_case(const char *what, const void *p, size_t n, size_t at,
+		       enum tls_sniff want)
+{
+	struct guard g;
+
+	guard_init(&g, n);
+	for (size_t i = 0; i <= n; i++) {
+		uint8_t *b = guard_put(&g, p, i);
+		enum tls_sniff s = tls_sniff(b, i);
+
+		cr_assert_eq(s, i < at ? TLS_SNIFF_NEED_MORE : want,
+			     "%s: %zu bytes: %s", what, i, tls_sniff_str(s));
+	}
+	guard_free(&g);
+}
+
+#define S(x) x, sizeof(x) - 1
+
+Test(tls_sniff, plaintext)
+{
+	static const uint8_t socks5[] = { 0x05, 0x01, 0x00 };
+	static const uint8_t socks4[] = { 0x04, 0x01, 0x00, 0x50, 1, 2, 3, 4,
+					  0 };
+
+	sniff_case("GET", S("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 1,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("CONNECT", S("CONNECT a:443 HTTP/1.1\r\n\r\n"), 1,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("h2 preface", S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 1,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("SSH", S("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), 1,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("SOCKS5", socks5, sizeof(socks5), 1, TLS_SNIFF_PLAINTEXT);
+	sniff_case("SOCKS4", socks4, sizeof(socks4), 1, TLS_SNIFF_PLAINTEXT);
+	sniff_case("alert", S("\x15\x03\x01\x00\x02\x02\x28"), 1,
+		   TLS_SNIFF_PLAINTEXT);
+	/* TLS-like starts that cannot be a ClientHello. */
+	sniff_case("version 2", S("\x16\x02\x01\x00\x10\x01"), 2,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("minor 5", S("\x16\x03\x05\x00\x10\x01"), 3,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("ServerHello", S("\x16\x03\x03\x00\x10\x02"), 6,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("0-length record", S("\x16\x03\x01\x00\x00\x16"), 6,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("high byte", S("\xff\xff\xff\xff\xff"), 3,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("v2 not hello", S("\x80\x22\x04\x03\x01"), 3,
+		   TLS_SNIFF_PLAINTEXT);
+	sniff_case("v2 bad version", S("\x80\x22\x01\x03\x04"), 5,
+		   TLS_SNIFF_PLAINTEXT);
+}
+
+Test(tls_sniff, tls)
+{
+	/* Partial headers need more, to the 6th byte. */
+	sniff_case("TLS 1.0 record", S("\x16\x03\x01\x02\x00\x01\x00\x01\xfc"),
+		   6, TLS_SNIFF_TLS);
+	sniff_case("SSL 3.0 record", S("\x16\x03\x00\x00\x30\x01"), 6,
+		   TLS_SNIFF_TLS);
+	sniff_case("TLS 1.2 record", S("\x16\x03\x03\x00\x30\x01"), 6,
+		   TLS_SNIFF_TLS);
+	sniff_case("SSLv2 hello", S("\x80\x22\x01\x03\x01\x00\x09"), 5,
+		   TLS_SNIFF_TLS_OLD);
+	sniff_case("SSLv2 hello v2", S("\x80\x22\x01\x00\x02\x00\x09"), 5,
+		   TLS_SNIFF_TLS_OLD);
+	for (size_t i = 0; i < N_CAPTURES; i++) {
+		size_t len;
+		uint8_t *buf = load(captures[i].name, &len);
+
+		sniff_case(captures[i].name, buf, len, 6, TLS_SNIFF_TLS);
+		free(buf);
+	}
+	cr_assert_str_eq(tls_sniff_str(TLS_SNIFF_COUNT), "?");
+	cr_assert_str_eq(tls_sni_kind_str(TLS_SNI_IP), "ip");
+}
+
+Test(tls_misc, error_names)
+{
+	for (int c = RC_TLS_NOT_TLS; c >= RC_TLS_TOO_FRAGMENTED; c--) {
+		cr_assert_str_neq(rc_errname(c), "UNKNOWN", "%d", c);
+		cr_assert_eq(strncmp(rc_errname(c), "TLS_", 4), 0);
+	}
+}
