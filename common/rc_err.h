@@ -64,6 +64,27 @@
 	X(TLS_SSLV2, -5411, "SSLv2-format ClientHello (not supported)")          \
 	X(TLS_NEED_SCRATCH, -5412, "ClientHello split over records: reassembly buffer too small") \
 	X(TLS_TOO_FRAGMENTED, -5413, "TLS ClientHello split over too many records") \
+	/* proto/socks5: -5500 .. -5599 */                                       \
+	X(SOCKS5_BAD_VERSION, -5500, "client did not speak SOCKS version 5")     \
+	X(SOCKS5_NO_METHODS, -5501, "SOCKS5 greeting lists no authentication method") \
+	X(SOCKS5_NO_ACCEPTABLE_METHOD, -5502,                                    \
+	  "SOCKS5 client offers no acceptable authentication method (username/password required?)") \
+	X(SOCKS5_BAD_AUTH_VERSION, -5503, "SOCKS5 username/password subnegotiation has a wrong version") \
+	X(SOCKS5_AUTH_FAILED, -5504, "SOCKS5 username or password rejected")     \
+	X(SOCKS5_BAD_COMMAND, -5505, "unknown SOCKS5 command")                   \
+	X(SOCKS5_CMD_NOT_SUPPORTED, -5506, "SOCKS5 command not supported (only CONNECT is)") \
+	X(SOCKS5_BAD_ATYP, -5507, "unknown SOCKS5 address type")                 \
+	X(SOCKS5_BAD_DOMAIN, -5508, "SOCKS5 destination is not a valid host name") \
+	X(SOCKS5_BAD_RESERVED, -5509, "SOCKS5 request has a non-zero reserved byte") \
+	/* proto/dns: -5600 .. -5699 */                                          \
+	X(DNS_TRUNCATED, -5600, "DNS message ends before its contents do")       \
+	X(DNS_BAD_LABEL, -5601, "malformed label in a DNS name")                 \
+	X(DNS_NAME_TOO_LONG, -5602, "DNS name longer than 255 bytes")            \
+	X(DNS_BAD_POINTER, -5603, "DNS compression pointer loops or does not point back") \
+	X(DNS_BAD_RDATA, -5604, "DNS record data does not match its type or length") \
+	X(DNS_BAD_FRAME, -5605, "DNS-over-TCP length prefix too short for a DNS message") \
+	X(DNS_BAD_NAME, -5606, "not a valid domain name")                        \
+	X(DNS_NOT_QUERY, -5607, "DNS message is not a standard query with one question") \
 	/* cli/config: -5300 .. -5399 */                                        \
 	X(CFG_BAD_MODE, -5300, "invalid --mode")                                \
 	X(CFG_BAD_OPTION, -5301, "unknown option")                              \
