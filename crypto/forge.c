@@ -24,8 +24,10 @@ static int ip_normalize(const char *in, size_t len, char out[256])
 	unsigned char addr[16];
 	char tmp[64];
 
-	if (len >= sizeof(tmp))
+	if (len >= sizeof(tmp) || len == 0)
 		return -1;
+	if (memchr(in, ':', len) == NULL && strspn(in, "0123456789.") < len)
+		return -1; /* neither IPv6 nor dotted IPv4: a host name */
 	memcpy(tmp, in, len);
 	tmp[len] = '\0';
 	if (inet_pton(AF_INET, tmp, addr) == 1)

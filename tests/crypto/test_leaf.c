@@ -552,6 +552,25 @@ static double since(const struct timespec *t0)
 	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+struct looper {
+	struct leaf_cache *c;
+	int l1;
+	int n;
+};
+
+static void *loop(void *arg)
+{
+	struct looper *lp = arg;
+	const char *names[] = {"bench.example", "www.bench.example"};
+	struct leaf_l1 *l1 = lp->l1 ? leaf_l1_new(lp->c, 256) : NULL;
+
+	for (int i = 0; i < lp->n; i++)
+		SSL_CTX_free(l1 ? leaf_l1_get(l1, names, 2)
+				: leaf_get(lp->c, names, 2));
+	leaf_l1_free(l1);
+	return NULL;
+}
+
 Test(leaf, throughput, .timeout = 120)
 {
 	struct leaf_cache *c = new_cache(4096);
@@ -594,5 +613,22 @@ Test(leaf, throughput, .timeout = 120)
 		"uncontended)\n",
 		nlook / 4 / s / 1e6);
 	leaf_l1_free(l1);
+
+	/* two threads at once (a shard each): shared cache vs front */
+	for (int mode = 0; mode < 2; mode++) {
+		struct looper lp[2] = {{c, mode, nlook / 4}, {c, mode, nlook / 4}};
+		pthread_t th[2];
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < 2; i++)
+			pthread_create(&th[i], NULL, loop, &lp[i]);
+		for (int i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		s = since(&t0);
+		fprintf(stderr,
+			"leaf throughput: %.2f M %s hit lookups/s, 2 threads "
+			"in total\n",
+			nlook / 2 / s / 1e6, mode ? "l1" : "shared-cache");
+	}
 	leaf_cache_free(c);
 }
