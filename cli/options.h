@@ -7,11 +7,17 @@
 #include <stddef.h>
 
 #include "engine/eng.h"
+#include "sink/flowlog.h"
 
 struct cli_opts {
 	struct eng_config eng;
 	const char *save_file; /* -w */
 	int verbosity;         /* -q: -1, default 0, -v: +1 each */
+	/* long recordings (FLOWLOG.md, "Segments"); 0: off */
+	uint64_t flowlog_rotate_size;         /* bytes per segment */
+	uint32_t flowlog_rotate_interval_ms;  /* segment age */
+	enum flowlog_compress flowlog_compress;
+	int flowlog_compress_level;           /* 0: default */
 };
 
 /* Parse one --mode value into |m|. Returns 0 or RC_CFG_BAD_MODE with a

@@ -15,8 +15,8 @@
 #define LEAF_DAYS_VALID 397   /* notAfter - notBefore: Apple's limit */
 #define LEAF_STALE_SECS (7 * 86400) /* re-sign a week before expiry */
 
-#define NS_SMALL 8
-#define NS_BUF 1024
+#define NS_SMALL 32
+#define NS_BUF 4096
 
 /* A normalized name set: the cache key. Lives on the caller's stack; large
  * sets spill to the heap (nameset_free()). */

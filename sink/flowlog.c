@@ -35,7 +35,9 @@
 #define ZBUF_SIZE ((size_t)256 << 10)     /* compressed output staging */
 #define ZFRAME_MAX ((uint64_t)4 << 20)    /* input bytes per zstd frame */
 #define ZFRAME_MS 2000                    /* age of a zstd frame */
+#define ZSYNC_MS 250                      /* quiet: make it readable */
 #define SEG_DIGITS 6                      /* path.000001 */
+#define ZFRAME_PREFIX 5   /* a frame's first bytes tell its header size */
 
 static const uint8_t zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
 
@@ -81,6 +83,7 @@ struct flowlog_writer {
 	uint64_t zframe_in;         /* input bytes in the open frame */
 	uint64_t zframe_start;      /* when its first byte went in */
 	bool zdirty;                /* input since the last sync */
+	uint64_t zsync;             /* when the last sync or frame end was */
 	atomic_bool stop;
 	_Atomic uint64_t records;
 	_Atomic uint64_t bytes;
@@ -179,8 +182,10 @@ static void z_put(struct flowlog_writer *w, const void *p, size_t n,
 		if (mode == OUT_MORE ? in.pos == in.size : left == 0)
 			break;
 	}
-	if (mode != OUT_MORE)
+	if (mode != OUT_MORE) {
 		w->zdirty = false;
+		w->zsync = w->now;
+	}
 	if (mode == OUT_END)
 		w->zframe_in = 0;
 }
@@ -193,8 +198,10 @@ static void flush(struct flowlog_writer *w, enum out_mode mode)
 	if (w->fd < 0)
 		return;
 	if (w->zc) {
-		if (w->buf_len || mode == OUT_END ? w->zframe_in || w->buf_len
-						  : w->zdirty)
+		/* a sync only if something came since the last; an end only
+		 * if a frame is open (a frame opens with its first byte) */
+		if (w->buf_len || (mode == OUT_SYNC && w->zdirty) ||
+		    (mode == OUT_END && w->zframe_in))
 			z_put(w, w->buf, w->buf_len, mode);
 		w->buf_len = 0;
 		return;
@@ -483,12 +490,20 @@ static void housekeeping(struct flowlog_writer *w, bool quiet)
 {
 	if (w->fd < 0)
 		return;
-	if (w->zc && w->zframe_in + w->buf_len &&
-	    (w->zframe_in + w->buf_len >= ZFRAME_MAX ||
-	     w->now - (w->zframe_in ? w->zframe_start : w->now) >= ZFRAME_MS))
+	if (!w->zc) {
+		if (w->buf_len >= FLUSH_AT || quiet)
+			flush(w, OUT_MORE);
+	} else if (w->zframe_in + w->buf_len >= ZFRAME_MAX ||
+		   (w->zframe_in && w->now - w->zframe_start >= ZFRAME_MS)) {
 		flush(w, OUT_END);
-	else if (w->buf_len >= FLUSH_AT || quiet)
-		flush(w, quiet ? OUT_SYNC : OUT_MORE);
+	} else if (quiet && (w->buf_len || w->zdirty) &&
+		   w->now - w->zsync >= ZSYNC_MS) {
+		/* at most 4 syncs a second: each ends a zstd block, and
+		 * light traffic would otherwise end one per record */
+		flush(w, OUT_SYNC);
+	} else if (w->buf_len >= FLUSH_AT) {
+		flush(w, OUT_MORE);
+	}
 	if (w->rotating && w->rotate_ms && quiet &&
 	    w->now - w->seg_start >= w->rotate_ms) {
 		if (w->seg_records)
@@ -675,6 +690,8 @@ struct flowlog_reader {
 	bool started;      /* header checked */
 	ZSTD_DStream *zd;  /* owned; NULL: plain */
 	bool zmid;         /* stopped inside a zstd frame */
+	size_t zhint;      /* input the decoder wants next (about a block) */
+	bool zfull;        /* output filled up: the decoder may hold more */
 	int src_err;       /* sticky: bad zstd data or a read error */
 	uint8_t *raw;      /* owned; RAW_SIZE bytes of file, [raw_pos, raw_len) */
 	size_t raw_pos, raw_len;
@@ -734,23 +751,11 @@ static int more_plain(struct flowlog_reader *r)
 	return n > 0 ? 1 : (int)n;
 }
 
-static int more_zstd(struct flowlog_reader *r)
+/* More compressed input: 1, 0 (none for now) or an error. */
+static int read_raw(struct flowlog_reader *r)
 {
-	ZSTD_outBuffer out = {r->buf, r->cap, r->len};
-	ZSTD_inBuffer in = {r->raw, r->raw_len, r->raw_pos};
-	size_t ret = ZSTD_decompressStream(r->zd, &out, &in);
 	ssize_t n;
 
-	if (ZSTD_isError(ret))
-		return RC_SINK_CORRUPT;
-	if (out.pos != r->len || in.pos != r->raw_pos) {
-		/* (with no input at a frame boundary the hint is the next
-		 * frame's header size: only believe it after progress) */
-		r->zmid = ret != 0;
-		r->len = out.pos;
-		r->raw_pos = in.pos;
-		return 1;
-	}
 	if (r->raw_pos == r->raw_len) {
 		r->raw_pos = r->raw_len = 0;
 	} else if (r->raw_pos) {
@@ -764,6 +769,40 @@ static int more_zstd(struct flowlog_reader *r)
 	if (n > 0)
 		r->raw_len += (size_t)n;
 	return n > 0 ? 1 : (int)n;
+}
+
+/* The decoder is given at most the input it asks for, about one block:
+ * on bad data it reports the error without saying how much it put out, so
+ * what it put out before must have been taken in earlier calls. */
+static int more_zstd(struct flowlog_reader *r)
+{
+	size_t avail = r->raw_len - r->raw_pos;
+	ZSTD_outBuffer out = {r->buf, r->cap, r->len};
+	ZSTD_inBuffer in;
+	size_t ret;
+
+	/* no input and nothing held back: read first (zstd calls it an
+	 * error to be called again and again without input) */
+	if (!avail && !r->zfull)
+		return read_raw(r);
+	in.src = r->raw;
+	in.pos = r->raw_pos;
+	in.size = r->raw_pos + (avail < r->zhint ? avail : r->zhint);
+	ret = ZSTD_decompressStream(r->zd, &out, &in);
+	if (ZSTD_isError(ret))
+		return RC_SINK_CORRUPT;
+	r->zfull = out.pos == out.size;
+	if (out.pos != r->len || in.pos != r->raw_pos) {
+		/* (with no input at a frame boundary the hint is the next
+		 * frame's header size: only believe it after progress) */
+		r->zmid = ret != 0;
+		/* 0: a frame ended; the next one starts with its header */
+		r->zhint = ret ? ret : ZFRAME_PREFIX;
+		r->len = out.pos;
+		r->raw_pos = in.pos;
+		return 1;
+	}
+	return read_raw(r);
 }
 
 /* Have |need| bytes at pos: 0 yes, 1 the file has no more for now, or an
@@ -805,7 +844,7 @@ static int detect(struct flowlog_reader *r)
 		r->zd = ZSTD_createDStream();
 		if (!r->zd)
 			return -ENOMEM;
-		ZSTD_initDStream(r->zd);
+		r->zhint = ZSTD_initDStream(r->zd);
 	} else {
 		rc = room(r, r->raw_len);
 		if (rc)
@@ -825,9 +864,15 @@ static int start(struct flowlog_reader *r)
 
 	if (!rc)
 		rc = fill(r, HEADER_SIZE);
-	if (rc > 0 || rc == RC_SINK_CORRUPT)
-		return r->follow && rc > 0 ? -EAGAIN : RC_SINK_BAD_MAGIC;
-	if (rc)
+	if (rc > 0 && r->follow)
+		return -EAGAIN;
+	/* too short for a header: a zstd stream was cut short (a plain one
+	 * too, but then nothing says it is a flow log) */
+	if (rc > 0 && r->zd && (r->zmid || r->len > r->pos))
+		return RC_SINK_TRUNCATED;
+	if (rc > 0 || (rc == RC_SINK_CORRUPT && r->len - r->pos < 16))
+		return RC_SINK_BAD_MAGIC;
+	if (rc < 0)
 		return rc;
 	h = r->buf + r->pos;
 	if (memcmp(h, FLOWLOG_MAGIC, 16) != 0)
@@ -1014,7 +1059,8 @@ static int add_item(struct flowlog_set *s, const char *path, int err)
 /* Directory entries in reading order: by set (or file) name, a set's
  * segments by number. */
 struct dir_ent {
-	char *name;          /* owned */
+	char *path;          /* owned; dir/name */
+	const char *name;    /* in path */
 	size_t prefix_len;   /* the whole name if not a segment */
 	bool seg, part;
 	unsigned long num;
@@ -1104,24 +1150,18 @@ static int add_dir(struct flowlog_set *s, const char *dir, const char *base)
 			}
 			ents = p;
 		}
-		/* keep the full path, compare from its file name */
-		de.name = full;
+		de.path = full;
+		de.name = full + strlen(full) - strlen(e->d_name);
 		ents[n++] = de;
 	}
 	closedir(d);
-	if (!rc) {
-		size_t skip = strlen(dir) + 1;
-
-		for (size_t i = 0; i < n; i++)
-			ents[i].name += skip;
+	if (!rc && n) {
 		qsort(ents, n, sizeof(*ents), dir_ent_cmp);
-		for (size_t i = 0; i < n; i++)
-			ents[i].name -= skip;
 		for (size_t i = 0; i < n && !rc; i++)
-			rc = add_item(s, ents[i].name, 0);
+			rc = add_item(s, ents[i].path, 0);
 	}
 	for (size_t i = 0; i < n; i++)
-		free(ents[i].name);
+		free(ents[i].path);
 	free(ents);
 	return rc ? rc : (int)n;
 }

@@ -44,7 +44,7 @@ struct flowlog_stats {
 	uint64_t records; /* records taken out of the rings */
 	uint64_t bytes;   /* bytes written to the file(s) (after compression) */
 	uint64_t bytes_raw; /* flow log bytes before compression (= bytes if none) */
-	uint64_t segments; /* segments closed by rotation so far */
+	uint64_t segments; /* segments closed so far (with rotation) */
 	int error;        /* first write error (negative errno), 0 if none */
 	uint64_t dropped; /* records taken but not written (after an error) */
 };

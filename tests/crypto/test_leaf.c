@@ -632,3 +632,26 @@ Test(leaf, throughput, .timeout = 120)
 	}
 	leaf_cache_free(c);
 }
+
+Test(leaf, many_names)
+{
+	struct leaf_cache *c = new_cache(4);
+	char buf[60][80];
+	const char *fwd[60], *rev[60];
+	SSL_CTX *a, *b;
+
+	for (int i = 0; i < 60; i++) {
+		snprintf(buf[i], sizeof(buf[i]),
+			 "host-%02d.a-rather-long-subdomain.example.com", i);
+		fwd[i] = buf[i];
+		rev[59 - i] = buf[i];
+	}
+	a = leaf_get(c, fwd, 60);
+	b = leaf_get(c, rev, 60);
+	cr_assert_not_null(a);
+	cr_assert_eq(a, b, "same set, other order: one entry");
+	cr_assert_eq(verify(leaf_of(a), buf[59], NULL), 1);
+	SSL_CTX_free(a);
+	SSL_CTX_free(b);
+	leaf_cache_free(c);
+}
