@@ -167,6 +167,7 @@ struct dns_msg {
 	uint8_t edns_ext_rcode; /* upper 8 bits of the extended RCODE */
 	bool edns_do;          /* DNSSEC OK */
 
+	const uint8_t *wire; /* the parsed message (the caller's bytes) */
 	size_t msg_len; /* where the last section ended; bytes after it
 			 * (some middleboxes pad) are ignored */
 };
@@ -192,9 +193,13 @@ void dns_msg_init(struct dns_msg *m, struct dns_rr *rrs, size_t max_rrs,
  *   RC_DNS_BAD_LABEL    a label type other than 0 or 3 (0x40/0x80 bits)
  *   RC_DNS_NAME_TOO_LONG  the name passes 255 bytes (offset: that label)
  *   RC_DNS_BAD_POINTER  a pointer that is not strictly before the name
- *                       segment it is in (loops, forward), or past the end
- *   RC_DNS_BAD_RDATA    RDATA of a known type with the wrong length or a
- *                       name that does not end where the RDATA does
+ *                       segment it is in (loops, forward), into the
+ *                       header (< 12), or more than 127 in one name
+ *   RC_DNS_BAD_RDATA    RDATA of a known type with the wrong length
+ *                       (offset: the RDATA), or a name in it that runs
+ *                       past or stops short of the RDATA's end (offset:
+ *                       the label that crosses it / the first byte left),
+ *                       or an OPT record not owned by the root
  * On error |out| holds what was parsed before (the header at least when
  * len >= 12): a server answers with dns_write_error(). */
 int dns_parse(const uint8_t *msg, size_t len, struct dns_msg *out,

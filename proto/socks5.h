@@ -164,7 +164,9 @@ struct socks5_request {
  *   RC_SOCKS5_BAD_RESERVED    (2) RSV is not 0
  *   RC_SOCKS5_BAD_ATYP        (3) ATYP is not 1, 3 or 4         -> reply 0x08
  *   RC_SOCKS5_BAD_DOMAIN      (4: the length byte when it is 0; else the
- *                             first offending byte of the name)
+ *                             first offending byte of the name, or its
+ *                             first byte for a bad IPv6 literal; checked
+ *                             once the whole name is there)
  * BIND and UDP ASSOCIATE parse fine (> 0) and are reported in out->cmd; the
  * engine answers them with SOCKS5_REP_CMD_NOT_SUPPORTED
  * (RC_SOCKS5_CMD_NOT_SUPPORTED in the flow record). A port of 0 is
