@@ -39,6 +39,8 @@ void cli_usage(FILE *out)
 "  TLS:                 confdir=DIR (~/.ringcap: CA, cert cache)  ssl_insecure=BOOL\n"
 "                       ignore_hosts=REGEX  allow_hosts=REGEX (on host:port)\n"
 "                       cert_warm=FILE  leaf_cache_size=N  tls_intercept=BOOL\n"
+"  modes:               transparent_method=redirect|tproxy\n"
+"                       spoof_source_address=BOOL  proxyauth=USER:PASS (socks5)\n"
 "  -h, --help           this text          --version  print the version\n"
 "\n"
 "SIZE: 100, 64k, 1m, 2g (KiB/MiB/GiB); DUR: 250ms, 5s, 2m, 1h.\n"
@@ -130,11 +132,19 @@ static int parse_url(const char *url, struct eng_mode *m, char *err,
 	m->scheme[sep - url] = 0;
 	for (char *p = m->scheme; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	bool https = !strcmp(m->scheme, "https");
-	if (strcmp(m->scheme, "http") != 0 && !https) {
+	/* default ports; tcp and tls targets need one */
+	static const struct {
+		const char *scheme;
+		uint16_t port;
+	} schemes[] = {{"http", 80}, {"https", 443}, {"tcp", 0}, {"tls", 0},
+		       {"dns", 53}};
+	int si = -1;
+	for (int i = 0; i < (int)(sizeof(schemes) / sizeof(schemes[0])); i++)
+		if (!strcmp(m->scheme, schemes[i].scheme))
+			si = i;
+	if (si < 0) {
 		snprintf(err, err_len,
-			 "%s: only http:// and https:// targets for now (tls, tcp "
-			 "and dns targets come with the other modes)", url);
+			 "%s: scheme must be http, https, tcp, tls or dns", url);
 		return RC_CFG_BAD_MODE;
 	}
 	const char *h = sep + 3, *end = h + strcspn(h, "/?#");
@@ -162,7 +172,12 @@ static int parse_url(const char *url, struct eng_mode *m, char *err,
 	}
 	memcpy(m->host, h, (size_t)(hend - h));
 	m->host[hend - h] = 0;
-	m->port = https ? 443 : 80;
+	if (!port && !schemes[si].port) {
+		snprintf(err, err_len, "%s: a %s:// target needs a port", url,
+			 m->scheme);
+		return RC_CFG_BAD_MODE;
+	}
+	m->port = schemes[si].port;
 	if (port) {
 		char pb[8];
 		size_t pl = (size_t)(end - port);
@@ -198,8 +213,25 @@ int cli_parse_mode(const char *spec, struct eng_mode *m, char *err,
 	}
 	char *colon = strchr(buf, ':');
 	size_t kl = colon ? (size_t)(colon - buf) : strlen(buf);
-	if (kl == 7 && !strncmp(buf, "regular", 7) && !colon) {
-		m->kind = FLOW_MODE_REGULAR;
+	static const struct {
+		const char *name;
+		enum flow_mode kind;
+	} plain[] = {
+		{"regular", FLOW_MODE_REGULAR},
+		{"transparent", FLOW_MODE_TRANSPARENT},
+		{"socks5", FLOW_MODE_SOCKS5},
+		{"dns", FLOW_MODE_DNS},
+	};
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		if (colon || strcmp(buf, plain[i].name))
+			continue;
+		m->kind = plain[i].kind;
+		if (m->kind == FLOW_MODE_DNS) {
+			/* answered through the system's resolver */
+			snprintf(m->scheme, sizeof(m->scheme), "dns");
+			if (!m->listen_port)
+				m->listen_port = 53; /* as mitmproxy */
+		}
 		return 0;
 	}
 	int kind = -1;
@@ -209,8 +241,8 @@ int cli_parse_mode(const char *spec, struct eng_mode *m, char *err,
 		kind = FLOW_MODE_UPSTREAM;
 	if (kind < 0) {
 		snprintf(err, err_len,
-			 "--mode %s: unknown mode (regular, reverse:URL[@port], "
-			 "upstream:URL[@port])", spec);
+			 "--mode %s: unknown mode (regular, transparent, socks5, "
+			 "dns, reverse:URL[@port], upstream:URL[@port])", spec);
 		return RC_CFG_BAD_MODE;
 	}
 	if (!colon || !colon[1]) {
@@ -220,6 +252,14 @@ int cli_parse_mode(const char *spec, struct eng_mode *m, char *err,
 	}
 	m->kind = (enum flow_mode)kind;
 	int r = parse_url(colon + 1, m, err, err_len);
+	if (r == 0 && kind == FLOW_MODE_UPSTREAM && strcmp(m->scheme, "http") &&
+	    strcmp(m->scheme, "https")) {
+		snprintf(err, err_len, "upstream proxy %s: http:// or https://",
+			 colon + 1);
+		r = RC_CFG_BAD_MODE;
+	}
+	if (r == 0 && !strcmp(m->scheme, "dns") && !m->listen_port)
+		m->listen_port = 53;
 	if (r < 0) {
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "--mode %s", err);
@@ -291,6 +331,18 @@ int cli_set(struct cli_opts *o, const char *assignment, char *err,
 		r = cli_parse_duration_ms(v, &c->response_timeout_ms);
 	} else if (!strcmp(name, "shutdown_grace")) {
 		r = cli_parse_duration_ms(v, &c->shutdown_grace_ms);
+	} else if (!strcmp(name, "transparent_method")) {
+		if (!strcmp(v, "redirect") || !strcmp(v, "tproxy"))
+			c->tproxy = v[0] == 't';
+		else
+			r = -EINVAL;
+	} else if (!strcmp(name, "spoof_source_address")) {
+		r = parse_bool(v, &c->spoof_source);
+	} else if (!strcmp(name, "proxyauth")) {
+		if (strlen(v) >= sizeof(c->proxyauth) || !strchr(v, ':'))
+			r = -EINVAL;
+		else
+			snprintf(c->proxyauth, sizeof(c->proxyauth), "%s", v);
 	} else if (!strcmp(name, "ssl_insecure")) {
 		r = parse_bool(v, &c->ssl_insecure);
 	} else if (!strcmp(name, "tls_intercept")) {

@@ -54,6 +54,10 @@ struct eng_config {
 	char ignore_hosts[512];   /* regex on host:port: pass through */
 	char allow_hosts[512];    /* regex on host:port: only these intercepted */
 	uint32_t leaf_cache_size;
+	/* transparent mode */
+	bool tproxy;              /* transparent_method=tproxy (else redirect) */
+	bool spoof_source;        /* spoof_source_address: upstream from client IP */
+	char proxyauth[256];      /* "user:pass" for socks5 (and later http) */
 };
 
 /* Defaults as documented in docs/CLI.md. */

@@ -19,6 +19,7 @@
 #include "crypto/ca.h"
 #include "crypto/leaf.h"
 #include "engine/shard.h"
+#include "proto/socks5.h"
 #include "proto/tls_hello.h"
 
 enum { SW_NONE, SW_FWD, SW_OWN };
@@ -29,7 +30,7 @@ const char *rq_state_str(enum rq_state st)
 {
 	static const char *const n[RQ_STATE_COUNT] = {
 		"idle", "head", "upstream", "body", "done", "tunnel",
-		"sniff", "tls-setup"};
+		"sniff", "tls-setup", "socks"};
 	return st < RQ_STATE_COUNT ? n[st] : "?";
 }
 
@@ -38,6 +39,13 @@ const char *rs_state_str(enum rs_state st)
 	static const char *const n[RS_STATE_COUNT] = {"none", "head", "body",
 						      "done", "tunnel"};
 	return st < RS_STATE_COUNT ? n[st] : "?";
+}
+
+const char *tun_kind_str(enum tun_kind k)
+{
+	static const char *const n[TUN_KIND_COUNT] = {
+		"none", "connect", "tcp", "tls", "transparent", "socks5"};
+	return k < TUN_KIND_COUNT ? n[k] : "?";
 }
 
 static const struct eng_mode *sess_mode(struct shard *s, struct sess *x)
@@ -55,6 +63,9 @@ static void upstream_process(struct shard *s, struct sess *x);
 static void flow_done(struct shard *s, struct sess *x);
 static void upstream_ready(struct shard *s, struct sess *x);
 static void sniff_client(struct shard *s, struct sess *x);
+static void tunnel_established(struct shard *s, struct sess *x);
+static void socks_reply(struct shard *s, struct sess *x, uint8_t rep);
+static void socks_process(struct shard *s, struct sess *x);
 static void abort_flow(struct shard *s, struct sess *x, int code,
 		       enum flow_term term);
 static int tls_upstream_start(struct shard *s, struct sess *x,
@@ -181,6 +192,13 @@ void session_free_capture(struct sess *x)
 	free(c->path_copy);
 	memset(c, 0, sizeof(*c));
 	x->has_flow = false;
+	free(x->tcp_msgs);
+	free(x->tcp_off);
+	free(x->tcp_data);
+	x->tcp_msgs = NULL;
+	x->tcp_off = NULL;
+	x->tcp_data = NULL;
+	x->tcp_n = x->tcp_cap = x->tcp_len = x->tcp_data_cap = 0;
 }
 
 static void flow_begin(struct shard *s, struct sess *x, double ts)
@@ -264,6 +282,57 @@ static void capture_body(struct shard *s, struct flow_body *fb,
 	fb->p = *buf;
 }
 
+/* A tunnel chunk as it arrived: kept as one message while the flow's
+ * capture budget (body_capture_limit) lasts. */
+static void capture_tcp(struct shard *s, struct sess *x, bool from_client,
+			const char *data, size_t n)
+{
+	uint64_t limit = s->cfg->body_capture_limit;
+	if (!n)
+		return;
+	if (x->tcp_len >= limit) {
+		x->cap.f.tcp_truncated = true;
+		return;
+	}
+	size_t take = n;
+	if (x->tcp_len + take > limit) {
+		take = (size_t)(limit - x->tcp_len);
+		x->cap.f.tcp_truncated = true;
+	}
+	if (x->tcp_n == x->tcp_cap) {
+		uint32_t nc = x->tcp_cap ? x->tcp_cap * 2 : 16;
+		struct flow_tcp_msg *m = realloc(x->tcp_msgs, nc * sizeof(*m));
+		if (m)
+			x->tcp_msgs = m;
+		uint32_t *o = m ? realloc(x->tcp_off, nc * sizeof(*o)) : NULL;
+		if (!m || !o) {
+			x->cap.f.tcp_truncated = true;
+			return;
+		}
+		x->tcp_off = o;
+		x->tcp_cap = nc;
+	}
+	if (x->tcp_len + take > x->tcp_data_cap) {
+		uint64_t nc = x->tcp_data_cap ? x->tcp_data_cap : 4096;
+		while (nc < x->tcp_len + take)
+			nc *= 2;
+		if (nc > limit)
+			nc = limit;
+		uint8_t *d = realloc(x->tcp_data, nc);
+		if (!d) {
+			x->cap.f.tcp_truncated = true;
+			return;
+		}
+		x->tcp_data = d;
+		x->tcp_data_cap = (uint32_t)nc;
+	}
+	memcpy(x->tcp_data + x->tcp_len, data, take);
+	x->tcp_msgs[x->tcp_n] = (struct flow_tcp_msg){from_client, rc_wall_now(),
+						      {NULL, (uint32_t)take}};
+	x->tcp_off[x->tcp_n++] = x->tcp_len;
+	x->tcp_len += (uint32_t)take;
+}
+
 static void flow_set_error(struct sess *x, int code, const char *detail)
 {
 	struct capture *c = &x->cap;
@@ -345,6 +414,10 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 static void flow_tls_facts(struct sess *x)
 {
 	struct flow *f = &x->cap.f;
+	for (uint32_t i = 0; i < x->tcp_n; i++)
+		x->tcp_msgs[i].content.p = (const char *)x->tcp_data + x->tcp_off[i];
+	f->tcp_msgs = x->tcp_msgs;
+	f->num_tcp_msgs = x->tcp_n;
 	if (x->c.ssl && x->c.hs_done) {
 		tls_describe(&x->c, &f->client_tls, x->tls_c_desc,
 			     sizeof(x->tls_c_desc));
@@ -438,7 +511,13 @@ static void reply_error(struct shard *s, struct sess *x, int status, int code,
 				      : (status == 408 ? FLOW_TERM_CLIENT_TIMEOUT
 						       : FLOW_TERM_CLIENT_ERROR);
 	x->flags |= SF_OWN_REPLY | SF_CLIENT_CLOSE | SF_UP_NOREUSE;
-	if (x->resp_started || x->c.eof || x->c.send_armed) {
+	if (x->tun == TUN_SOCKS5 && x->rq == RQ_UPSTREAM && !x->resp_started) {
+		socks_reply(s, x, socks5_reply_for_error(code));
+		return;
+	}
+	if (x->resp_started || x->c.eof || x->c.send_armed ||
+	    (x->tun != TUN_NONE && x->tun != TUN_CONNECT && !x->fixed_target)) {
+		/* a raw tunnel has no way to carry an HTTP error */
 		flow_done(s, x);
 		return;
 	}
@@ -580,12 +659,50 @@ static void abort_flow(struct shard *s, struct sess *x, int code,
 
 /* ---- starting a request ---- */
 
+static void get_upstream(struct shard *s, struct sess *x, const char *host,
+			 uint16_t port);
+
+/* A connection that is a tunnel from its first byte (reverse:tcp/tls,
+ * transparent): a tcp flow to host:port, connected right away. */
+static void start_direct(struct shard *s, struct sess *x, const char *host,
+			 uint16_t port, enum tun_kind kind)
+{
+	struct capture *c = &x->cap;
+	flow_begin(s, x, rc_wall_now());
+	c->f.type = FLOW_TCP;
+	snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s", host);
+	x->tunnel_port = port;
+	snprintf(c->tcp_host, sizeof(c->tcp_host), "%s", host);
+	c->f.tcp_host = (struct rc_str){c->tcp_host, (uint32_t)strlen(c->tcp_host)};
+	c->f.tcp_port = port;
+	x->tun = (uint8_t)kind;
+	x->req_is_connect = true;
+	get_upstream(s, x, host, port);
+}
+
 void session_start(struct shard *s, struct sess *x)
 {
+	const struct eng_mode *m = sess_mode(s, x);
 	x->c_ts_start = rc_wall_now();
 	x->rq = RQ_IDLE;
 	x->rs = RS_NONE;
 	set_deadline(s, x, s->cfg->header_timeout_ms);
+	if (m->kind == FLOW_MODE_REVERSE && (!strcmp(m->scheme, "tcp") ||
+					     !strcmp(m->scheme, "tls"))) {
+		start_direct(s, x, m->host, m->port,
+			     m->scheme[1] == 'c' ? TUN_DIRECT_TCP : TUN_DIRECT_TLS);
+		return;
+	}
+	if (m->kind == FLOW_MODE_TRANSPARENT) {
+		struct flow_endpoint d;
+		endpoint_from(&d, &x->orig_dst);
+		start_direct(s, x, d.addr, d.port, TUN_TRANSPARENT);
+		return;
+	}
+	if (m->kind == FLOW_MODE_SOCKS5) {
+		x->rq = RQ_SOCKS;
+		x->tun = TUN_SOCKS5;
+	}
 	sess_arm_recv(s, x, false);
 }
 
@@ -716,10 +833,11 @@ static int route_request(struct shard *s, struct sess *x,
 	size_t hl = 0;
 	uint16_t port = 80;
 	fr->scheme = RC_STR("http");
-	if (x->intercepted || (x->c.ssl && m->kind == FLOW_MODE_REGULAR)) {
-		/* inside an intercepted CONNECT: every request goes to the
-		 * tunnel's target, whatever the Host header says */
-		fr->scheme = RC_STR("https");
+	if (x->fixed_target) {
+		/* HTTP found inside a CONNECT, transparent or SOCKS connection:
+		 * every request goes to the tunnel's target, whatever the Host
+		 * header says */
+		fr->scheme = x->c.ssl ? RC_STR("https") : RC_STR("http");
 		snprintf(c->url_host, sizeof(c->url_host), "%s",
 			 x->sni[0] ? x->sni : x->tunnel_host);
 		if (rq->host_hdr && rq->host_hdr_len &&
@@ -742,7 +860,7 @@ static int route_request(struct shard *s, struct sess *x,
 		fr->port = x->tunnel_port;
 		*chost = x->tunnel_host;
 		*cport = x->tunnel_port;
-		x->up_tls = true;
+		x->up_tls = x->c.ssl != NULL;
 		return 0;
 	}
 	if (rq->form == H1_FORM_ABSOLUTE || rq->form == H1_FORM_AUTHORITY) {
@@ -869,6 +987,7 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 	x->req_head_is_head = method_is(rq, "HEAD");
 	x->req_is_connect = is_connect;
 	if (is_connect) {
+		x->tun = TUN_CONNECT;
 		snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s", chost);
 		x->tunnel_port = cport;
 		c->f.type = FLOW_TCP;
@@ -975,6 +1094,7 @@ static ssize_t body_take(struct shard *s, struct sess *x, bool from_upstream,
 			c->f.bytes_down += used;
 		else
 			c->f.bytes_up += used;
+		capture_tcp(s, x, !from_upstream, p, used);
 	}
 	return (ssize_t)used;
 }
@@ -1271,6 +1391,9 @@ static void client_process(struct shard *s, struct sess *x)
 	case RQ_SNIFF:
 		sniff_client(s, x);
 		return;
+	case RQ_SOCKS:
+		socks_process(s, x);
+		return;
 	case RQ_TLS_SETUP:
 		return; /* handshakes in progress */
 	case RQ_DONE:
@@ -1412,14 +1535,13 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 			flow_done(s, x);
 			return;
 		}
-		/* "200 Connection established" is out: look at what the
-		 * client says first (TLS gets intercepted). */
-		if (s->tls) {
-			x->rq = RQ_SNIFF;
+		if (x->rq == RQ_SOCKS) { /* method/auth answer is out */
 			client_process(s, x);
-		} else {
-			start_tunnel(s, x);
+			return;
 		}
+		/* "200 Connection established" (or the SOCKS5 reply) is
+		 * out: look at what the client says first. */
+		tunnel_established(s, x);
 		return;
 	}
 	sent_release(s, x, &x->u, what);
@@ -1479,9 +1601,15 @@ static void upstream_ready(struct shard *s, struct sess *x)
 {
 	x->rs = x->req_is_connect ? RS_NONE : RS_HEAD;
 	if (x->req_is_connect && sess_mode(s, x)->kind != FLOW_MODE_UPSTREAM) {
-		x->csend_what = SW_OWN;
-		x->resp_started = true;
-		sess_send(s, x, false, connect_ok, sizeof(connect_ok) - 1);
+		if (x->tun == TUN_CONNECT) {
+			x->csend_what = SW_OWN;
+			x->resp_started = true;
+			sess_send(s, x, false, connect_ok, sizeof(connect_ok) - 1);
+		} else if (x->tun == TUN_SOCKS5) {
+			socks_reply(s, x, SOCKS5_REP_SUCCEEDED);
+		} else {
+			tunnel_established(s, x);
+		}
 		return;
 	}
 	set_deadline(s, x, s->cfg->response_timeout_ms);
@@ -1661,10 +1789,40 @@ static bool host_passthrough(struct shard *s, struct sess *x)
 	return eng_tls_passthrough(s->tls, hp);
 }
 
+/* Is this the start of an HTTP/1 request? 1 yes, 0 can't tell yet, -1 no. */
+static int looks_http(struct shard *s, const char *p, size_t len)
+{
+	struct h1_request rq;
+	ssize_t r = h1_parse_request(p, len, 0, &rq, s->hdrs, SHARD_MAX_HEADERS,
+				     NULL);
+	if (r > 0)
+		return 1;
+	if (r < 0)
+		return -1;
+	return len > 16 ? 1 : 0; /* a method, a space and a target so far */
+}
+
+/* From here on, the tunnel carries HTTP requests to its fixed target. */
+static void become_http(struct shard *s, struct sess *x)
+{
+	session_free_capture(x); /* the requests are the flows */
+	x->fixed_target = true;
+	x->req_is_connect = false;
+	x->rq = RQ_IDLE;
+	x->rs = RS_NONE;
+	x->resp_started = false;
+	x->flags &= ~(SF_UP_REUSED | SF_UP_NOREUSE);
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	client_process(s, x);
+}
+
+/* What does the client say first? TLS gets intercepted (or passed through),
+ * HTTP gets parsed, anything else is relayed as a tcp flow. */
 static void sniff_client(struct shard *s, struct sess *x)
 {
 	uint32_t avail = rbuf_len(&x->c.in);
-	bool reverse = sess_mode(s, x)->kind == FLOW_MODE_REVERSE;
+	const struct eng_mode *m = sess_mode(s, x);
+	bool http_port = m->kind == FLOW_MODE_REVERSE && x->tun == TUN_NONE;
 	x->sniffed = true;
 	if (!avail) {
 		if (x->c.eof)
@@ -1672,8 +1830,22 @@ static void sniff_client(struct shard *s, struct sess *x)
 		sess_arm_recv(s, x, false);
 		return;
 	}
-	const uint8_t *p = (const uint8_t *)x->c.in.p + x->c.in.rd;
-	enum tls_sniff k = tls_sniff(p, avail);
+	const char *p = x->c.in.p + x->c.in.rd;
+	if (x->c.ssl) { /* decrypted: HTTP inside, or something else */
+		int h = http_port ? 1 : x->tun == TUN_DIRECT_TLS ? -1
+			: looks_http(s, p, avail);
+		if (h == 0 && !x->c.eof) {
+			sess_arm_recv(s, x, false);
+			return;
+		}
+		if (h > 0) {
+			become_http(s, x);
+			return;
+		}
+		start_tunnel(s, x);
+		return;
+	}
+	enum tls_sniff k = tls_sniff((const uint8_t *)p, avail);
 	if (k == TLS_SNIFF_NEED_MORE && !x->c.eof) {
 		sess_arm_recv(s, x, false);
 		return;
@@ -1683,11 +1855,12 @@ static void sniff_client(struct shard *s, struct sess *x)
 	struct tls_client_hello ch;
 	size_t err_off = 0;
 	uint8_t *big = NULL;
-	ssize_t r = tls_parse_client_hello(p, avail, (uint8_t *)s->tls_scratch,
+	ssize_t r = tls_parse_client_hello((const uint8_t *)p, avail,
+					   (uint8_t *)s->tls_scratch,
 					   sizeof(s->tls_scratch), &ch, &err_off);
 	if (r == RC_TLS_NEED_SCRATCH && (big = malloc(TLS_HELLO_MAX_MSG)))
-		r = tls_parse_client_hello(p, avail, big, TLS_HELLO_MAX_MSG, &ch,
-					   &err_off);
+		r = tls_parse_client_hello((const uint8_t *)p, avail, big,
+					   TLS_HELLO_MAX_MSG, &ch, &err_off);
 	if (r == 0 && !x->c.eof && avail < (80u << 10)) {
 		free(big);
 		sess_arm_recv(s, x, false);
@@ -1703,12 +1876,17 @@ static void sniff_client(struct shard *s, struct sess *x)
 		x->sni[ch.sni_len] = 0;
 	}
 	free(big); /* |ch| may point into it: nothing of it is used below */
-	if (reverse) {
-		/* no upstream-first here: the target is fixed */
-		snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s",
-			 sess_mode(s, x)->host);
-		x->tunnel_port = sess_mode(s, x)->port;
+	if (http_port) {
+		/* reverse proxy port: the target is fixed, no upstream-first */
+		snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s", m->host);
+		x->tunnel_port = m->port;
 		client_tls_start(s, x, NULL, 0);
+		return;
+	}
+	if (x->tun == TUN_DIRECT_TLS) { /* upstream TLS is up already */
+		char names[16][256];
+		size_t n = x->u.ssl ? collect_upstream_cert(s, x, names, 16) : 0;
+		client_tls_start(s, x, names, n);
 		return;
 	}
 	if (host_passthrough(s, x))
@@ -1718,12 +1896,182 @@ static void sniff_client(struct shard *s, struct sess *x)
 		abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);
 	return;
 out_plain:
-	if (reverse) {
+	if (http_port) {
 		x->rq = RQ_IDLE;
 		client_process(s, x);
-	} else {
-		start_tunnel(s, x);
+		return;
 	}
+	if (x->tun != TUN_DIRECT_TCP && x->tun != TUN_DIRECT_TLS && avail) {
+		int h = looks_http(s, p, avail);
+		if (h == 0 && !x->c.eof) {
+			sess_arm_recv(s, x, false);
+			return;
+		}
+		if (h > 0) {
+			become_http(s, x);
+			return;
+		}
+	}
+	start_tunnel(s, x);
+}
+
+/* The tunnel is connected (and the client told so, for CONNECT/SOCKS). */
+static void tunnel_established(struct shard *s, struct sess *x)
+{
+	x->rs = RS_NONE;
+	if (x->tun == TUN_DIRECT_TCP || !s->tls) {
+		start_tunnel(s, x);
+		return;
+	}
+	if (x->tun == TUN_DIRECT_TLS) {
+		/* the server speaks TLS: set that up, then see what the
+		 * client speaks */
+		x->rq = RQ_TLS_SETUP;
+		if (tls_upstream_start(s, x, x->tunnel_host) < 0)
+			abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);
+		return;
+	}
+	x->rq = RQ_SNIFF;
+	client_process(s, x);
+}
+
+/* ---- SOCKS5 ---- */
+
+static void socks_reply(struct shard *s, struct sess *x, uint8_t rep)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const struct sockaddr *bound = NULL;
+	if (rep == SOCKS5_REP_SUCCEEDED && x->u.fd >= 0 &&
+	    getsockname(x->u.fd, (struct sockaddr *)&ss, &sl) == 0)
+		bound = (const struct sockaddr *)&ss;
+	x->socks_out_len = (uint8_t)socks5_write_reply(x->socks_out, rep, bound);
+	x->csend_what = SW_OWN;
+	x->resp_started = true;
+	if (rep != SOCKS5_REP_SUCCEEDED)
+		x->flags |= SF_OWN_REPLY | SF_CLIENT_CLOSE;
+	sess_send(s, x, false, (const char *)x->socks_out, x->socks_out_len);
+}
+
+/* A SOCKS5 negotiation message the client must not get past. */
+static void socks_fail(struct shard *s, struct sess *x, int code,
+		       const uint8_t *answer, size_t n)
+{
+	if (!x->has_flow)
+		flow_begin(s, x, rc_wall_now());
+	flow_set_error(x, code, NULL);
+	x->cap.f.term = FLOW_TERM_CLIENT_ERROR;
+	x->flags |= SF_OWN_REPLY | SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+	if (!n) {
+		flow_done(s, x);
+		return;
+	}
+	memcpy(x->socks_out, answer, n);
+	x->socks_out_len = (uint8_t)n;
+	x->csend_what = SW_OWN;
+	x->resp_started = true;
+	sess_send(s, x, false, (const char *)x->socks_out, x->socks_out_len);
+}
+
+static void socks_process(struct shard *s, struct sess *x)
+{
+	const uint8_t *p = (const uint8_t *)x->c.in.p + x->c.in.rd;
+	uint32_t avail = rbuf_len(&x->c.in);
+	const char *auth = s->cfg->proxyauth;
+	size_t off = 0;
+	ssize_t r = 0;
+	uint8_t out[22];
+	if (!avail) {
+		if (x->c.eof)
+			sess_close(s, x);
+		else
+			sess_arm_recv(s, x, false);
+		return;
+	}
+	if (x->socks_stage == 0) { /* greeting */
+		struct socks5_greeting g;
+		r = socks5_parse_greeting(p, avail, &g, &off);
+		if (r > 0) {
+			int method = socks5_choose_method(&g, auth[0] != 0);
+			x->c.in.rd += (uint32_t)r;
+			size_t n = socks5_write_method(out, (uint8_t)method);
+			if (method == SOCKS5_METHOD_NO_ACCEPTABLE) {
+				socks_fail(s, x, RC_SOCKS5_NO_ACCEPTABLE_METHOD,
+					   out, n);
+				return;
+			}
+			x->socks_stage = method == SOCKS5_METHOD_USERPASS ? 1 : 2;
+			memcpy(x->socks_out, out, n);
+			x->socks_out_len = (uint8_t)n;
+			x->csend_what = SW_OWN;
+			sess_send(s, x, false, (const char *)x->socks_out, n);
+			return;
+		}
+		if (r == RC_SOCKS5_NO_METHODS) {
+			size_t n = socks5_write_method(out, SOCKS5_METHOD_NO_ACCEPTABLE);
+			socks_fail(s, x, (int)r, out, n);
+			return;
+		}
+	} else if (x->socks_stage == 1) { /* username/password */
+		struct socks5_auth a;
+		r = socks5_parse_auth(p, avail, &a, &off);
+		if (r > 0) {
+			char user[256] = "", *pass = NULL;
+			const char *colon = strchr(auth, ':');
+			bool ok = true;
+			if (auth[0]) {
+				size_t ul = colon ? (size_t)(colon - auth) : strlen(auth);
+				memcpy(user, auth, ul < 255 ? ul : 255);
+				pass = (char *)(colon ? colon + 1 : "");
+				ok = socks5_auth_check(&a, user, pass);
+			}
+			x->c.in.rd += (uint32_t)r;
+			size_t n = socks5_write_auth_reply(out, ok);
+			if (!ok) {
+				socks_fail(s, x, RC_SOCKS5_AUTH_FAILED, out, n);
+				return;
+			}
+			x->socks_stage = 2;
+			memcpy(x->socks_out, out, n);
+			x->socks_out_len = (uint8_t)n;
+			x->csend_what = SW_OWN;
+			sess_send(s, x, false, (const char *)x->socks_out, n);
+			return;
+		}
+		if (r < 0) {
+			size_t n = socks5_write_auth_reply(out, false);
+			socks_fail(s, x, (int)r, out, n);
+			return;
+		}
+	} else { /* request */
+		struct socks5_request rq;
+		r = socks5_parse_request(p, avail, &rq, &off);
+		if (r > 0 && rq.cmd != SOCKS5_CMD_CONNECT)
+			r = RC_SOCKS5_CMD_NOT_SUPPORTED;
+		if (r > 0) {
+			char host[SOCKS5_HOST_STR_MAX];
+			x->c.in.rd += (uint32_t)r;
+			if (socks5_request_host_str(&rq, host, sizeof(host)) < 0)
+				host[0] = 0;
+			x->socks_stage = 3;
+			start_direct(s, x, host, rq.port, TUN_SOCKS5);
+			return;
+		}
+		if (r < 0) {
+			size_t n = socks5_write_reply(out, socks5_reply_for_error((int)r),
+						      NULL);
+			socks_fail(s, x, (int)r, out, n);
+			return;
+		}
+	}
+	if (r < 0) { /* not SOCKS5 at all: close without an answer */
+		socks_fail(s, x, (int)r, NULL, 0);
+		return;
+	}
+	if (x->c.eof)
+		sess_close(s, x);
+	else
+		sess_arm_recv(s, x, false);
 }
 
 void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
@@ -1741,6 +2089,18 @@ void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
 		} else {
 			n = collect_upstream_cert(s, x, names, 16);
 			upstream_cert_ok(s, x);
+		}
+		if (x->rq == RQ_TLS_SETUP && x->tun == TUN_DIRECT_TLS) {
+			if (x->up_fail_code) { /* nothing to tell a raw client */
+				flow_set_error(x, x->up_fail_code, x->up_fail_msg);
+				x->cap.f.term = FLOW_TERM_UPSTREAM_ERROR;
+				x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
+				flow_done(s, x);
+				return;
+			}
+			x->rq = RQ_SNIFF; /* now: does the client speak TLS? */
+			client_process(s, x);
+			return;
 		}
 		if (x->rq == RQ_TLS_SETUP) { /* upstream first, then the client */
 			client_tls_start(s, x, names, n);
@@ -1772,15 +2132,12 @@ void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
 		flow_done(s, x);
 		return;
 	}
-	/* Intercepting: the CONNECT itself is not a flow (as in mitmproxy);
-	 * the requests that follow are. */
-	session_free_capture(x);
-	x->intercepted = sess_mode(s, x)->kind != FLOW_MODE_REVERSE;
-	x->req_is_connect = false;
-	x->rq = RQ_IDLE;
-	x->rs = RS_NONE;
+	/* Intercepting. What is inside: HTTP (each request a flow, the
+	 * tunnel itself none, as in mitmproxy) or another protocol (the
+	 * tunnel stays a tcp flow, decrypted). */
 	x->resp_started = false;
 	x->flags &= ~(SF_UP_REUSED | SF_UP_NOREUSE);
 	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	x->rq = RQ_SNIFF;
 	client_process(s, x);
 }

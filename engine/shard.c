@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -192,8 +194,8 @@ void sess_socket_send(struct shard *s, struct sess *x, bool to_upstream,
 
 /* ---- listeners ---- */
 
-static int listen_on(const char *host, uint16_t port, char *what,
-		     size_t what_len)
+static int listen_on(const char *host, uint16_t port, bool transparent,
+		     char *what, size_t what_len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -239,6 +241,17 @@ static int listen_on(const char *host, uint16_t port, char *what,
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (family == AF_INET6 && !host[0])
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (transparent &&
+	    setsockopt(fd, family == AF_INET6 ? SOL_IPV6 : SOL_IP,
+		       family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
+		       &one, sizeof(one)) < 0) {
+		int err = -errno;
+		snprintf(what, what_len,
+			 "transparent_method=tproxy needs IP_TRANSPARENT "
+			 "(CAP_NET_ADMIN): %s", strerror(-err));
+		close(fd);
+		return err;
+	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
 		int err = -errno;
 		snprintf(what, what_len, "cannot listen on %s:%u: %s",
@@ -256,6 +269,15 @@ static void arm_accept(struct shard *s, unsigned li)
 				       SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud_make(OP_ACCEPT, 0, li));
 	s->listeners[li].armed = true;
+}
+
+static bool addr_is_loopback(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
 }
 
 /* Is |sa| an address block_global lets in (loopback, private, link-local)? */
@@ -282,6 +304,63 @@ static bool addr_is_local(const struct sockaddr_storage *sa)
 	       (ip >> 20) == (172u << 4 | 1) || (ip >> 16) == (192u << 8 | 168) ||
 	       (ip >> 16) == (169u << 8 | 254) || (ip >> 22) == (100u << 2 | 1) ||
 	       ip == 0;
+}
+
+/* Transparent mode: where was the client going? REDIRECT keeps it in
+ * conntrack (SO_ORIGINAL_DST); TPROXY leaves it as the socket's own local
+ * address. A connection meant for ringcap itself is refused (a loop). */
+static int original_dst(struct shard *s, unsigned li, int fd,
+			struct sockaddr_storage *dst)
+{
+	socklen_t sl = sizeof(*dst);
+	struct sockaddr_storage me;
+	socklen_t ml = sizeof(me);
+	int r;
+	memset(dst, 0, sizeof(*dst));
+	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
+		return -errno;
+	if (s->cfg->tproxy) {
+		*dst = me;
+		r = 0;
+	} else if (me.ss_family == AF_INET6 &&
+		   !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&me)->sin6_addr)) {
+		r = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dst, &sl);
+	} else {
+		struct sockaddr_in *d4 = (struct sockaddr_in *)dst;
+		sl = sizeof(*d4);
+		r = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, d4, &sl);
+	}
+	if (r < 0) {
+		if (s->cfg->verbosity >= 0)
+			fprintf(stderr,
+				"ringcap: transparent mode: no original destination "
+				"(%s); is the connection redirected (REDIRECT or "
+				"TPROXY)?\n", strerror(errno));
+		return -errno;
+	}
+	uint16_t dport = ntohs(dst->ss_family == AF_INET6
+			       ? ((struct sockaddr_in6 *)dst)->sin6_port
+			       : ((struct sockaddr_in *)dst)->sin_port);
+	for (unsigned i = 0; i < s->nlisteners; i++) {
+		if (dport != s->listeners[i].port)
+			continue;
+		bool same_addr = dst->ss_family == me.ss_family &&
+			(dst->ss_family == AF_INET
+				 ? ((struct sockaddr_in *)dst)->sin_addr.s_addr ==
+					   ((struct sockaddr_in *)&me)->sin_addr.s_addr
+				 : !memcmp(&((struct sockaddr_in6 *)dst)->sin6_addr,
+					   &((struct sockaddr_in6 *)&me)->sin6_addr, 16));
+		if (same_addr || addr_is_loopback(dst)) {
+			if (s->cfg->verbosity >= 0)
+				fprintf(stderr,
+					"ringcap: transparent connection to ringcap's "
+					"own listener (port %u) refused: it would loop\n",
+					dport);
+			return -ELOOP;
+		}
+	}
+	(void)li;
+	return 0;
 }
 
 static void on_accept(struct shard *s, struct io_uring_cqe *cqe)
@@ -332,6 +411,15 @@ static void on_accept(struct shard *s, struct io_uring_cqe *cqe)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->listeners[li].mode->kind == FLOW_MODE_TRANSPARENT &&
+	    original_dst(s, li, fd, &x->orig_dst) < 0) {
+		x->c.fd = fd;
+		x->caddr = peer;
+		atomic_fetch_add_explicit(&s->st.conns_open, 1,
+					  memory_order_relaxed);
+		sess_close(s, x);
+		return;
+	}
 	x->c.fd = fd;
 	x->caddr = peer;
 	x->listener = (uint8_t)li;
@@ -737,7 +825,9 @@ int shard_init(struct shard *s, unsigned id, const struct eng_config *cfg,
 	for (unsigned i = 0; i < cfg->nmodes; i++) {
 		const struct eng_mode *m = &cfg->modes[i];
 		uint16_t port = m->listen_port ? m->listen_port : cfg->listen_port;
-		int fd = listen_on(cfg->listen_host, port, what, what_len);
+		int fd = listen_on(cfg->listen_host, port,
+				   m->kind == FLOW_MODE_TRANSPARENT && cfg->tproxy,
+				   what, what_len);
 		if (fd < 0)
 			return fd;
 		s->listeners[i].fd = fd;

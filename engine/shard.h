@@ -57,6 +57,7 @@ enum rq_state {
 	RQ_TUNNEL,     /* CONNECT: raw bytes client -> upstream */
 	RQ_SNIFF,      /* after CONNECT / on a TLS-capable port: first bytes */
 	RQ_TLS_SETUP,  /* intercepting: upstream then client TLS handshakes */
+	RQ_SOCKS,      /* SOCKS5 negotiation */
 	RQ_STATE_COUNT
 };
 enum rs_state {
@@ -133,6 +134,18 @@ enum sess_flag {
 	SF_IN_DNS = 1u << 7,   /* a resolve callback is pending */
 };
 
+/* What a tunnel-like session is (how it started and what it may carry). */
+enum tun_kind {
+	TUN_NONE,        /* plain HTTP proxying */
+	TUN_CONNECT,     /* regular/upstream mode CONNECT */
+	TUN_DIRECT_TCP,  /* reverse:tcp:// — raw relay */
+	TUN_DIRECT_TLS,  /* reverse:tls:// — TLS to the server, client TLS or not */
+	TUN_TRANSPARENT, /* redirected connection, original destination */
+	TUN_SOCKS5,      /* SOCKS5 CONNECT */
+	TUN_KIND_COUNT
+};
+const char *tun_kind_str(enum tun_kind k);
+
 struct sess {
 	uint32_t gen;
 	uint32_t inflight;     /* SQEs submitted and not completed */
@@ -173,7 +186,19 @@ struct sess {
 	bool tls_ready;          /* on shard->tls_ready */
 	struct sess *tls_next;
 	bool up_tls;             /* upstream speaks TLS (reverse https, CONNECT) */
-	bool intercepted;        /* requests arrive over TLS from a CONNECT */
+	bool fixed_target;       /* requests go to tunnel_host:port (HTTP found
+				  * inside a CONNECT, transparent or SOCKS
+				  * connection, with or without TLS) */
+	uint8_t tun;             /* enum tun_kind */
+	uint8_t socks_stage;     /* 0 greeting, 1 auth, 2 request, 3 connected */
+	uint8_t socks_out[22], socks_out_len;
+	struct sockaddr_storage orig_dst; /* transparent: where the client went */
+	/* tcp flow capture: message i is tcp_data[tcp_off[i] .. +msgs[i].n] */
+	struct flow_tcp_msg *tcp_msgs;
+	uint32_t *tcp_off;
+	uint32_t tcp_n, tcp_cap;
+	uint8_t *tcp_data;
+	uint32_t tcp_len, tcp_data_cap;
 	char tunnel_host[256];   /* CONNECT target: where every request goes */
 	uint16_t tunnel_port;
 	char sni[256];           /* from the ClientHello, "" if none */

@@ -259,6 +259,26 @@ void upstream_connect(struct shard *s, struct sess *x,
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->cfg->spoof_source && x->caddr.ss_family == sa->sa_family) {
+		/* leave with the client's address (TPROXY routing brings the
+		 * answers back to us): IP_TRANSPARENT, bind, then connect */
+		struct sockaddr_storage src = x->caddr;
+		if (src.ss_family == AF_INET)
+			((struct sockaddr_in *)&src)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&src)->sin6_port = 0;
+		int lvl = sa->sa_family == AF_INET6 ? SOL_IPV6 : SOL_IP;
+		int opt = sa->sa_family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
+		if (setsockopt(fd, lvl, opt, &one, sizeof(one)) < 0 ||
+		    bind(fd, (struct sockaddr *)&src,
+			 src.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						  : sizeof(struct sockaddr_in6)) < 0) {
+			int err = -errno;
+			close(fd);
+			session_on_connect(s, x, err);
+			return;
+		}
+	}
 	x->u.fd = fd;
 	x->u_ep_fd = -1;
 	if ((const void *)sa != (const void *)&x->up_addr)

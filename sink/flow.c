@@ -18,6 +18,9 @@ static const char *const mode_names[FLOW_MODE_COUNT] = {
 	[FLOW_MODE_REGULAR] = "regular",
 	[FLOW_MODE_REVERSE] = "reverse",
 	[FLOW_MODE_UPSTREAM] = "upstream",
+	[FLOW_MODE_TRANSPARENT] = "transparent",
+	[FLOW_MODE_SOCKS5] = "socks5",
+	[FLOW_MODE_DNS] = "dns",
 };
 
 static const char *const term_names[FLOW_TERM_COUNT] = {
@@ -291,7 +294,7 @@ static void pk_flow(msgpack_packer *pk, const struct flow *f)
 	}
 	if (has_tcp(f)) {
 		pk_key(pk, "tcp");
-		msgpack_pack_map(pk, 4);
+		msgpack_pack_map(pk, 4 + (f->num_tcp_msgs > 0) + f->tcp_truncated);
 		pk_key(pk, "host");
 		pk_bytes(pk, f->tcp_host);
 		pk_key(pk, "port");
@@ -300,6 +303,24 @@ static void pk_flow(msgpack_packer *pk, const struct flow *f)
 		msgpack_pack_uint64(pk, f->bytes_up);
 		pk_key(pk, "bytes_down");
 		msgpack_pack_uint64(pk, f->bytes_down);
+		if (f->num_tcp_msgs) {
+			pk_key(pk, "messages");
+			msgpack_pack_array(pk, f->num_tcp_msgs);
+			for (uint32_t i = 0; i < f->num_tcp_msgs; i++) {
+				const struct flow_tcp_msg *m = &f->tcp_msgs[i];
+				msgpack_pack_array(pk, 3);
+				if (m->from_client)
+					msgpack_pack_true(pk);
+				else
+					msgpack_pack_false(pk);
+				msgpack_pack_double(pk, m->ts);
+				pk_bytes(pk, m->content);
+			}
+		}
+		if (f->tcp_truncated) {
+			pk_key(pk, "truncated");
+			msgpack_pack_true(pk);
+		}
 	}
 	if (f->client_tls.present)
 		pk_tls(pk, "client_tls", &f->client_tls);
@@ -608,7 +629,32 @@ static int get_error(const msgpack_object *o, struct flow_error *e)
 	return 0;
 }
 
-static int get_tcp(const msgpack_object *o, struct flow *f)
+static int get_tcp_msgs(const msgpack_object *o, msgpack_zone *zone,
+			struct flow *f)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return FAIL;
+	uint32_t n = o->via.array.size;
+	struct flow_tcp_msg *m = NULL;
+	if (n) {
+		m = msgpack_zone_malloc(zone, sizeof(*m) * n);
+		if (!m)
+			return FAIL;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+		if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
+		    get_bool(&e->via.array.ptr[0], &m[i].from_client) ||
+		    get_double(&e->via.array.ptr[1], &m[i].ts) ||
+		    get_bytes(&e->via.array.ptr[2], &m[i].content))
+			return FAIL;
+	}
+	f->tcp_msgs = m;
+	f->num_tcp_msgs = n;
+	return 0;
+}
+
+static int get_tcp(const msgpack_object *o, msgpack_zone *zone, struct flow *f)
 {
 	if (o->type != MSGPACK_OBJECT_MAP)
 		return FAIL;
@@ -625,6 +671,10 @@ static int get_tcp(const msgpack_object *o, struct flow *f)
 			rc = get_uint(v, UINT64_MAX, &f->bytes_up);
 		else if (key_is(k, "bytes_down"))
 			rc = get_uint(v, UINT64_MAX, &f->bytes_down);
+		else if (key_is(k, "truncated"))
+			rc = get_bool(v, &f->tcp_truncated);
+		else if (key_is(k, "messages"))
+			rc = get_tcp_msgs(v, zone, f);
 		if (rc)
 			return rc;
 	}
@@ -721,7 +771,7 @@ static int get_top(const msgpack_object *k, const msgpack_object *v,
 		return get_error(v, &f->err);
 	}
 	if (key_is(k, "tcp"))
-		return get_tcp(v, f);
+		return get_tcp(v, zone, f);
 	if (key_is(k, "client_tls"))
 		return get_tls(v, &f->client_tls);
 	if (key_is(k, "server_tls"))

@@ -41,7 +41,15 @@ struct flow_body {
 enum flow_type { FLOW_HTTP, FLOW_TCP, FLOW_TYPE_COUNT };
 const char *flow_type_str(enum flow_type t);
 
-enum flow_mode { FLOW_MODE_REGULAR, FLOW_MODE_REVERSE, FLOW_MODE_UPSTREAM, FLOW_MODE_COUNT };
+enum flow_mode {
+	FLOW_MODE_REGULAR,
+	FLOW_MODE_REVERSE,
+	FLOW_MODE_UPSTREAM,
+	FLOW_MODE_TRANSPARENT,
+	FLOW_MODE_SOCKS5,
+	FLOW_MODE_DNS,
+	FLOW_MODE_COUNT
+};
 const char *flow_mode_str(enum flow_mode m);
 
 /* Who or what ended the flow (haproxy's termination cause). */
@@ -105,6 +113,13 @@ struct flow_error {
 	double ts;
 };
 
+/* One chunk of a tcp flow as it arrived (message boundaries are recv()s). */
+struct flow_tcp_msg {
+	bool from_client;
+	double ts;
+	struct rc_str content;
+};
+
 /* TLS facts of one side (client_tls: ringcap as the server; server_tls:
  * ringcap as the client). Absent unless |present|. */
 struct flow_tls {
@@ -139,6 +154,10 @@ struct flow {
 	uint16_t tcp_port;
 	uint64_t bytes_up;   /* client -> server */
 	uint64_t bytes_down; /* server -> client */
+	/* tcp flows: the bytes themselves, up to body_capture_limit in all */
+	const struct flow_tcp_msg *tcp_msgs;
+	uint32_t num_tcp_msgs;
+	bool tcp_truncated;  /* more bytes passed than were kept */
 	struct flow_tls client_tls;
 	struct flow_tls server_tls;
 };

@@ -184,7 +184,9 @@ static void put_tcp(FILE *out, const struct flow *f)
 	pretty_size(up, f->bytes_up);
 	pretty_size(down, f->bytes_down);
 	pretty_duration(dur, f->client.ts_start, end);
-	fputs("CONNECT ", out);
+	/* a CONNECT tunnel, or a relay with no request (reverse:tcp,
+	 * transparent, socks5) */
+	fputs(f->has_request ? "CONNECT " : "TCP ", out);
 	put_host(out, host);
 	fprintf(out, ":%u tcp up %s down %s", f->tcp_port ? f->tcp_port :
 			f->req.port, up, down);
@@ -486,8 +488,24 @@ void flow_print_json(FILE *out, const struct flow *f)
 		fputs(",\"tcp\":{\"host\":", out);
 		json_str(out, f->tcp_host);
 		fprintf(out, ",\"port\":%u,\"bytes_up\":%" PRIu64
-			",\"bytes_down\":%" PRIu64 "}", f->tcp_port,
+			",\"bytes_down\":%" PRIu64, f->tcp_port,
 			f->bytes_up, f->bytes_down);
+		if (f->num_tcp_msgs) {
+			fputs(",\"messages\":[", out);
+			for (uint32_t i = 0; i < f->num_tcp_msgs; i++) {
+				const struct flow_tcp_msg *m = &f->tcp_msgs[i];
+				fprintf(out, "%s{\"from_client\":%s,", i ? "," : "",
+					m->from_client ? "true" : "false");
+				json_num(out, "ts", m->ts);
+				fputs(",\"content\":", out);
+				base64(out, (const uint8_t *)m->content.p,
+				       m->content.n);
+				fputc('}', out);
+			}
+			fputc(']', out);
+		}
+		fprintf(out, ",\"truncated\":%s}",
+			f->tcp_truncated ? "true" : "false");
 	}
 	if (f->client_tls.present)
 		json_tls(out, "client_tls", &f->client_tls);

@@ -297,6 +297,68 @@ def raw_conn(port, timeout=10.0):
     return s, backend.Conn(s)
 
 
+def start_echo():
+    """A TCP echo server on a free loopback port (for non-HTTP tunnels)."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+
+    def echo(c):
+        with c:
+            while True:
+                try:
+                    d = c.recv(65536)
+                except OSError:
+                    return
+                if not d:
+                    return
+                c.sendall(d)
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=echo, args=(c,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return ls
+
+
+# Bytes that are neither HTTP nor a TLS ClientHello: relayed as a tcp flow.
+NOT_HTTP = [b"\x00\x01binary-hello\xff", b"\x02second message\n"]
+
+
+def connect_tunnel_echo(proxy_port, echo_port, chunks=NOT_HTTP, timeout=10.0):
+    """CONNECT through the proxy to the echo server, exchange |chunks| one by
+    one (each must come back unchanged), close."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
+    s.settimeout(timeout)
+    with s:
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                  % (echo_port, echo_port))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = s.recv(1)
+            if not d:
+                raise AssertionError("proxy closed during CONNECT: %r" % head)
+            head += d
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise AssertionError("CONNECT answered %r" % head)
+        for ch in chunks:
+            s.sendall(ch)
+            got = b""
+            while len(got) < len(ch):
+                d = s.recv(65536)
+                if not d:
+                    raise AssertionError("tunnel closed early")
+                got += d
+            if got != ch:
+                raise AssertionError("echo mismatch: %r != %r" % (got, ch))
+
+
 def raw_exchange(port, data, nresp=1, methods=None, timeout=10.0):
     """Send |data| in one go, read |nresp| responses. Returns (responses, conn)."""
     s, c = raw_conn(port, timeout)
@@ -1232,11 +1294,12 @@ class E2E(unittest.TestCase):
         a = self.proxy(modes=["upstream:http://127.0.0.1:%d" % b.port], name="first")
         self.assert_ok_body(self.origin + "/bytes/100", a.port, backend.payload(100), "-p")
         fa, fb = a.flows(), b.flows()
+        # the first proxy relays the CONNECT to the second; the second sees
+        # HTTP inside the tunnel and records the request
         self.assertEqual([f.get("type") for f in fa], ["tcp"])
-        self.assertEqual([f.get("type") for f in fb], ["tcp"])
-        for f in fa + fb:
-            self.assertEqual((tcp_of(f)["host"], tcp_of(f)["port"]), ("127.0.0.1", self.B))
-        self.assertEqual(tcp_of(fa[0])["bytes_up"], tcp_of(fb[0])["bytes_up"])
+        self.assertEqual((tcp_of(fa[0])["host"], tcp_of(fa[0])["port"]), ("127.0.0.1", self.B))
+        self.assertEqual([f.get("type") for f in fb], ["http"])
+        self.assertEqual(path_of(fb[0]), "/bytes/100")
 
     # ---- more command line --------------------------------------------------
 
@@ -1363,16 +1426,37 @@ class E2E(unittest.TestCase):
     # ---- CONNECT -----------------------------------------------------------
 
     def test_connect_tunnel(self):
-        p = self.proxy()
-        self.assert_ok_body(self.origin + "/bytes/100", p.port, backend.payload(100), "-p")
-        flows = p.flows()
+        """A CONNECT tunnel carrying something that is not HTTP (or TLS) is
+        relayed and recorded as a tcp flow, with the bytes each way."""
+        echo = start_echo()
+        try:
+            p = self.proxy()
+            ep = echo.getsockname()[1]
+            connect_tunnel_echo(p.port, ep)
+            flows = p.flows()
+        finally:
+            echo.close()
         self.assertEqual(len(flows), 1, flows)
         f = flows[0]
         self.assertEqual(f.get("type"), "tcp")
         t = tcp_of(f)
-        self.assertEqual((t.get("host"), t.get("port")), ("127.0.0.1", self.B))
-        self.assertGreater(t.get("bytes_up") or 0, 50)
-        self.assertGreater(t.get("bytes_down") or 0, 100)
+        self.assertEqual((t.get("host"), t.get("port")), ("127.0.0.1", ep))
+        n = sum(len(c) for c in NOT_HTTP)
+        self.assertEqual((t.get("bytes_up"), t.get("bytes_down")), (n, n))
+        msgs = t.get("messages") or []
+        up = b"".join(base64.b64decode(m["content"]) for m in msgs if m["from_client"])
+        down = b"".join(base64.b64decode(m["content"]) for m in msgs if not m["from_client"])
+        self.assertEqual((up, down), (b"".join(NOT_HTTP), b"".join(NOT_HTTP)))
+        self.assertFalse(t.get("truncated"))
+
+    def test_connect_http_inside(self):
+        """HTTP inside a CONNECT tunnel is parsed: each request is an http
+        flow (as mitmproxy does), the tunnel itself is none."""
+        p = self.proxy()
+        self.assert_ok_body(self.origin + "/bytes/100", p.port, backend.payload(100), "-p")
+        flows = p.flows()
+        self.assertEqual(len(flows), 1, flows)
+        self.assert_flow(flows[0], "GET", "/bytes/100", 200, mode="regular")
 
     # ---- exactness ---------------------------------------------------------
 
@@ -1544,7 +1628,12 @@ class E2E(unittest.TestCase):
         dead = free_port()
         st, _ = self.get("http://127.0.0.1:%d/x" % dead, p.port)
         self.assertEqual(st, 502)
-        self.assert_ok_body(self.origin + "/bytes/100", p.port, backend.payload(100), "-p")
+        echo = start_echo()
+        try:
+            ep = echo.getsockname()[1]
+            connect_tunnel_echo(p.port, ep)
+        finally:
+            echo.close()
         flows = p.flows()
         r = subprocess.run([ARGS.bin, "read", p.log], capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -1556,7 +1645,7 @@ class E2E(unittest.TestCase):
         self.assertRegex(lines[1], r"^%s: GET http://127\.0\.0\.1:%d/x HTTP/1\.1 << error: "
                          % (re.escape(peer_of(flows[1])), dead))
         self.assertRegex(lines[2], r"^%s: CONNECT 127\.0\.0\.1:%d tcp up \S+ down \S+ "
-                         % (re.escape(peer_of(flows[2])), self.B))
+                         % (re.escape(peer_of(flows[2])), ep))
 
     @ringcap_only
     def test_cli_help(self):
