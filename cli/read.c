@@ -1,30 +1,84 @@
 /* SPDX-License-Identifier: MIT */
-/* `ringcap read [--json] [-v] [-f] FILE|DIR...`: print the flows of flow
- * logs (plain or zstd, single files, directories, rotated sets), one line
- * each (mitmdump style) or one JSON object each; -f follows a growing log. */
+/* `ringcap read [--json] [-v] [-f] [--filter EXPR] FILE|DIR... [EXPR]`:
+ * print the flows of flow logs (plain or zstd, single files, directories,
+ * rotated sets), one line each (mitmdump style) or one JSON object each;
+ * -f follows a growing log. With a filter expression (mitmproxy syntax,
+ * sink/filter.h), only the flows that match, as `mitmdump -nr FILE EXPR`. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "sink/filter.h"
 #include "sink/flowlog.h"
 
 #define FOLLOW_POLL_MS 100
 
 int cli_read_main(int argc, char **argv);
 
-#define READ_USAGE "usage: ringcap read [--json] [-v] [-f] FILE|DIR...\n"
+#define READ_USAGE                                                       \
+	"usage: ringcap read [--json] [-v] [-f] [--filter EXPR] FILE|DIR... " \
+	"[EXPR]\n"
 
-/* Print one record; false if it does not decode. */
+/* The flow filter of one `ringcap read` run (NULL: print everything). */
+struct read_filter {
+	struct filter *f;
+	struct filter_scratch *scr;
+};
+
+/* --filter EXPR, or else the last of two or more arguments when it names
+ * no file (mitmdump -nr FILE EXPR). Returns 0 (and drops that argument
+ * from *argc), or 2 after saying what is wrong with the expression. */
+static int read_filter_setup(struct read_filter *rf, const char *opt_expr,
+			     int optind_, int *argc, char **argv)
+{
+	const char *expr = opt_expr;
+	struct stat st;
+	bool positional = false;
+	if (!expr && *argc - optind_ >= 2 && stat(argv[*argc - 1], &st) < 0) {
+		expr = argv[*argc - 1];
+		positional = true;
+	}
+	if (!expr)
+		return 0;
+	char err[256];
+	int rc = filter_compile(expr, &rf->f, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ringcap read: %s'%s' is not a valid filter "
+			"expression: %s\n", positional ? "no such file, and " : "",
+			expr, err);
+		return 2;
+	}
+	rf->scr = filter_scratch_new(rf->f);
+	if (!rf->scr) {
+		fputs("ringcap read: out of memory\n", stderr);
+		return 2;
+	}
+	if (positional)
+		(*argc)--;
+	return 0;
+}
+
+static void read_filter_free(struct read_filter *rf)
+{
+	filter_scratch_free(rf->scr);
+	filter_free(rf->f);
+}
+
+/* Print one record if it matches the filter; false if it does not
+ * decode. */
 static bool show(const void *buf, size_t len, msgpack_zone *zone, bool json,
-		 int verbosity)
+		 int verbosity, const struct read_filter *rf)
 {
 	struct flow f;
 
 	msgpack_zone_clear(zone);
 	if (flow_decode(buf, len, zone, &f) < 0)
 		return false;
+	if (rf->f && !filter_match(rf->f, &f, rf->scr))
+		return true;
 	if (json)
 		flow_print_json(stdout, &f);
 	else
@@ -63,7 +117,7 @@ static void nap(void)
 }
 
 static int read_all(char *const *paths, unsigned n, bool json, int verbosity,
-		    bool follow)
+		    bool follow, const struct read_filter *rf)
 {
 	struct flowlog_set *s;
 	msgpack_zone zone;
@@ -81,7 +135,7 @@ static int read_all(char *const *paths, unsigned n, bool json, int verbosity,
 
 		rc = flowlog_set_next(s, &buf, &len);
 		if (rc == 1) {
-			if (!show(buf, len, &zone, json, verbosity))
+			if (!show(buf, len, &zone, json, verbosity, rf))
 				bad++;
 			continue;
 		}
@@ -109,9 +163,11 @@ int cli_read_main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"follow", no_argument, NULL, 'f'},
+		{"filter", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *filter_opt = NULL;
 	bool json = false, follow = false;
 	int verbosity = 0, ch;
 	optind = 1;
@@ -126,6 +182,9 @@ int cli_read_main(int argc, char **argv)
 		case 'f':
 			follow = true;
 			break;
+		case 'F':
+			filter_opt = optarg;
+			break;
 		case 'h':
 			fputs(READ_USAGE, stdout);
 			return 0;
@@ -138,8 +197,13 @@ int cli_read_main(int argc, char **argv)
 		fputs(READ_USAGE, stderr);
 		return 2;
 	}
-	int rc = read_all(argv + optind, (unsigned)(argc - optind), json,
-			  verbosity, follow);
+	struct read_filter rf = {NULL, NULL};
+	int rc = read_filter_setup(&rf, filter_opt, optind, &argc, argv);
+	if (rc)
+		return rc;
+	rc = read_all(argv + optind, (unsigned)(argc - optind), json,
+		      verbosity, follow, &rf);
 	fflush(stdout);
+	read_filter_free(&rf);
 	return rc;
 }
