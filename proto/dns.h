@@ -23,7 +23,7 @@
 /* A name in text form, with escapes and the NUL: always enough. */
 #define DNS_NAME_TEXT_MAX 1024
 /* dns_ptr_name(): "f.e.d...ip6.arpa" + NUL. */
-#define DNS_PTR_NAME_MAX 74
+#define DNS_PTR_NAME_MAX 73
 
 enum dns_type {
 	DNS_TYPE_A = 1,
