@@ -475,10 +475,35 @@ static int parse_ext(uint16_t type, struct cur *e, struct tls_client_hello *h)
 	}
 }
 
+/* Has the hello sent extension |type| before? A scan of ext_types while
+ * they all fit there (always, in practice); past that, a bitmap of all 2^16
+ * types, filled from ext_types the first time. */
+static bool seen_before(const struct tls_client_hello *h, uint64_t *seen,
+			uint16_t type)
+{
+	bool dup;
+
+	if (h->n_ext < TLS_HELLO_MAX_EXT) {
+		for (size_t i = 0; i < h->n_ext; i++)
+			if (h->ext_types[i] == type)
+				return true;
+		return false;
+	}
+	if (h->n_ext == TLS_HELLO_MAX_EXT) {
+		memset(seen, 0, 65536 / 8);
+		for (size_t i = 0; i < TLS_HELLO_MAX_EXT; i++)
+			seen[h->ext_types[i] / 64] |= 1ULL
+						      << (h->ext_types[i] % 64);
+	}
+	dup = seen[type / 64] >> (type % 64) & 1;
+	seen[type / 64] |= 1ULL << (type % 64);
+	return dup;
+}
+
 /* The extensions block: it fills the rest of the message exactly. */
 static int parse_exts(struct cur *c, struct tls_client_hello *h)
 {
-	uint64_t seen[65536 / 64] = { 0 };
+	uint64_t seen[65536 / 64]; /* see seen_before() */
 	struct cur all, data;
 	int rc = take_vec_all(c, 2, 0, 1, &all);
 
@@ -493,9 +518,8 @@ static int parse_exts(struct cur *c, struct tls_client_hello *h)
 			return bad(c, at, RC_TLS_BAD_LENGTH);
 		if ((rc = take_vec(&all, 2, 0, SIZE_MAX, 1, &data)) < 0)
 			return rc;
-		if (seen[type / 64] >> (type % 64) & 1)
+		if (seen_before(h, seen, type))
 			return bad(c, at, RC_TLS_DUP_EXTENSION);
-		seen[type / 64] |= 1ULL << (type % 64);
 		/* RFC 8446 4.2.11: pre_shared_key comes last. */
 		if (type == TLS_EXT_PRE_SHARED_KEY && left(&all) > 0)
 			return bad(c, at, RC_TLS_BAD_EXTENSION);
@@ -590,9 +614,11 @@ ssize_t tls_parse_client_hello(const uint8_t *buf, size_t len,
 bool tls_hello_find_ext(const struct tls_client_hello *h, uint16_t type,
 			struct tls_bytes *data)
 {
-	const uint8_t *p = h->exts.p, *end = p + h->exts.len;
+	const uint8_t *p = h->exts.p, *end;
 
-	while (p && end - p >= 4) {
+	if (!p)
+		return false;
+	for (end = p + h->exts.len; end - p >= 4;) {
 		size_t n = be16(p + 2);
 
 		if (be16(p) == type) {

@@ -272,14 +272,15 @@ Test(tls_hello_capture, next_records_are_not_consumed)
 /* ---- Building hellos ---- */
 
 struct bld {
-	uint8_t b[TLS_HELLO_MAX_MSG * 7];
+	uint8_t b[TLS_HELLO_MAX_MSG * 2];
 	size_t n;
 };
 
 static void put(struct bld *b, const void *p, size_t n)
 {
 	cr_assert_leq(b->n + n, sizeof(b->b));
-	memcpy(b->b + b->n, p, n);
+	if (n)
+		memcpy(b->b + b->n, p, n);
 	b->n += n;
 }
 
@@ -418,6 +419,21 @@ static void expect_err(const struct bld *rec, int code, size_t off)
 	expect_err_buf(rec->b, rec->n, code, off);
 }
 
+/* The same for big inputs: whole, and the prefix that first shows it. */
+static void expect_err_big(const struct bld *rec, int code, size_t off,
+			   size_t seen_at)
+{
+	struct tls_client_hello h;
+	size_t got = (size_t)-1;
+
+	cr_assert_eq(parse(rec->b, rec->n, &h, &got), code);
+	cr_assert_eq(got, off);
+	cr_assert_eq(parse(rec->b, seen_at - 1, &h, &got), 0);
+	got = (size_t)-1;
+	cr_assert_eq(parse(rec->b, seen_at, &h, &got), code);
+	cr_assert_eq(got, off);
+}
+
 /* ---- Record layer fragmentation ---- */
 
 /* Re-frame each capture's message into records of many sizes: the same
@@ -534,7 +550,7 @@ Test(tls_hello_fragmented, limits)
 	/* One byte more is too large, blamed on the handshake length. */
 	hello_padded(&body_, "big.example", TLS_HELLO_MAX_MSG + 1);
 	frame(&body_, 16384, &rec_);
-	expect_err(&rec_, RC_TLS_HELLO_TOO_LARGE, 6);
+	expect_err_big(&rec_, RC_TLS_HELLO_TOO_LARGE, 6, 9);
 	/* TLS_HELLO_MAX_RECORDS records are fine, one more is not. */
 	hello_padded(&body_, NULL, TLS_HELLO_MAX_RECORDS - 4);
 	frame(&body_, 1, &rec_);
@@ -542,7 +558,8 @@ Test(tls_hello_fragmented, limits)
 	cr_assert_eq(h.n_records, TLS_HELLO_MAX_RECORDS);
 	hello_padded(&body_, NULL, TLS_HELLO_MAX_RECORDS - 3);
 	frame(&body_, 1, &rec_);
-	expect_err(&rec_, RC_TLS_TOO_FRAGMENTED, 6 * TLS_HELLO_MAX_RECORDS);
+	expect_err_big(&rec_, RC_TLS_TOO_FRAGMENTED, 6 * TLS_HELLO_MAX_RECORDS,
+		       6 * TLS_HELLO_MAX_RECORDS + 5);
 }
 
 /* ---- Malformed variants of the captures ---- */
