@@ -205,14 +205,6 @@ int eng_create(struct eng **out, const struct eng_config *cfg, char *what,
 		}
 		ares_ready = true;
 	}
-	for (unsigned i = 0; i < cfg->nmodes; i++) {
-		if (!strcmp(cfg->modes[i].scheme, "dns")) {
-			snprintf(what, what_len,
-				 "--mode %s: DNS modes are not available yet",
-				 cfg->modes[i].spec);
-			return -EPROTONOSUPPORT;
-		}
-	}
 	struct eng *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;

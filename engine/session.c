@@ -19,6 +19,7 @@
 #include "crypto/ca.h"
 #include "crypto/leaf.h"
 #include "engine/shard.h"
+#include "proto/dns.h"
 #include "proto/socks5.h"
 #include "proto/tls_hello.h"
 
@@ -30,7 +31,7 @@ const char *rq_state_str(enum rq_state st)
 {
 	static const char *const n[RQ_STATE_COUNT] = {
 		"idle", "head", "upstream", "body", "done", "tunnel",
-		"sniff", "tls-setup", "socks"};
+		"sniff", "tls-setup", "socks", "dns"};
 	return st < RQ_STATE_COUNT ? n[st] : "?";
 }
 
@@ -66,6 +67,7 @@ static void sniff_client(struct shard *s, struct sess *x);
 static void tunnel_established(struct shard *s, struct sess *x);
 static void socks_reply(struct shard *s, struct sess *x, uint8_t rep);
 static void socks_process(struct shard *s, struct sess *x);
+static void dns_tcp_process(struct shard *s, struct sess *x);
 static void abort_flow(struct shard *s, struct sess *x, int code,
 		       enum flow_term term);
 static int tls_upstream_start(struct shard *s, struct sess *x,
@@ -702,6 +704,10 @@ void session_start(struct shard *s, struct sess *x)
 	if (m->kind == FLOW_MODE_SOCKS5) {
 		x->rq = RQ_SOCKS;
 		x->tun = TUN_SOCKS5;
+	}
+	if (!strcmp(m->scheme, "dns")) {
+		x->rq = RQ_DNS; /* DNS over TCP */
+		set_deadline(s, x, s->cfg->idle_timeout_ms);
 	}
 	sess_arm_recv(s, x, false);
 }
@@ -1394,6 +1400,9 @@ static void client_process(struct shard *s, struct sess *x)
 	case RQ_SOCKS:
 		socks_process(s, x);
 		return;
+	case RQ_DNS:
+		dns_tcp_process(s, x);
+		return;
 	case RQ_TLS_SETUP:
 		return; /* handshakes in progress */
 	case RQ_DONE:
@@ -1533,6 +1542,12 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 	if (what == SW_OWN) {
 		if (x->flags & SF_OWN_REPLY) {
 			flow_done(s, x);
+			return;
+		}
+		if (x->rq == RQ_DNS) { /* an answer is out: the next query */
+			x->dns_busy = false;
+			set_deadline(s, x, s->cfg->idle_timeout_ms);
+			client_process(s, x);
 			return;
 		}
 		if (x->rq == RQ_SOCKS) { /* method/auth answer is out */
@@ -1692,16 +1707,18 @@ static int tls_upstream_start(struct shard *s, struct sess *x,
 	if (!ssl)
 		return -ENOMEM;
 	SSL_set_connect_state(ssl);
-	const char *sni = x->sni[0] ? x->sni : (is_ip_literal(host) ? NULL : host);
-	if (sni)
-		SSL_set_tlsext_host_name(ssl, sni);
 	/* Verify the name the client asked for (SNI), else the host we
-	 * dialled; the result is read after the handshake. */
+	 * dialled; the result is read after the handshake. An IP address is
+	 * never sent as SNI (RFC 6066) and is checked against IP SANs (some
+	 * clients do put one in their SNI). */
+	const char *name = x->sni[0] ? x->sni : host;
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-	if (sni)
-		X509_VERIFY_PARAM_set1_host(vp, sni, 0);
-	else
-		X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+	if (is_ip_literal(name)) {
+		X509_VERIFY_PARAM_set1_ip_asc(vp, name);
+	} else {
+		SSL_set_tlsext_host_name(ssl, name);
+		X509_VERIFY_PARAM_set1_host(vp, name, 0);
+	}
 	static const unsigned char alpn[] = "\x08http/1.1";
 	SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
 	x->up_tls = true;
@@ -1933,6 +1950,51 @@ static void tunnel_established(struct shard *s, struct sess *x)
 	}
 	x->rq = RQ_SNIFF;
 	client_process(s, x);
+}
+
+/* ---- DNS over TCP ---- */
+
+void session_endpoint(struct flow_endpoint *e, const struct sockaddr_storage *ss)
+{
+	endpoint_from(e, ss);
+}
+
+static void dns_tcp_process(struct shard *s, struct sess *x)
+{
+	if (x->dns_busy)
+		return;
+	const uint8_t *msg;
+	size_t mlen = 0, off = 0;
+	ssize_t r = dns_tcp_frame((const uint8_t *)x->c.in.p + x->c.in.rd,
+				  rbuf_len(&x->c.in), &msg, &mlen, &off);
+	if (r < 0 || (r == 0 && x->c.eof)) {
+		sess_close(s, x);
+		return;
+	}
+	if (r == 0) {
+		sess_arm_recv(s, x, false);
+		return;
+	}
+	x->dns_busy = true;
+	/* the query is copied before the buffer moves on */
+	dns_tcp_query(s, x, msg, mlen);
+	x->c.in.rd += (uint32_t)r;
+}
+
+void session_dns_answer(struct shard *s, struct sess *x, const uint8_t *msg,
+			size_t len)
+{
+	free(x->obuf);
+	x->obuf = malloc(len + 2);
+	if (!x->obuf || !len) {
+		sess_close(s, x);
+		return;
+	}
+	dns_tcp_prefix((uint8_t *)x->obuf, len);
+	memcpy(x->obuf + 2, msg, len);
+	x->obuf_len = (uint32_t)(len + 2);
+	x->csend_what = SW_OWN;
+	sess_send(s, x, false, x->obuf, x->obuf_len);
 }
 
 /* ---- SOCKS5 ---- */

@@ -28,7 +28,8 @@ const char *op_str(enum op op)
 {
 	static const char *const names[OP_COUNT] = {
 		"accept", "crecv", "csend", "urecv", "usend", "connect",
-		"cancel", "tick", "wake", "poolpoll", "dnspoll", "ignore",
+		"cancel", "tick", "wake", "poolpoll", "dnspoll", "dnsudp",
+		"ignore",
 	};
 	return op < OP_COUNT ? names[op] : "?";
 }
@@ -544,6 +545,7 @@ static void begin_stop(struct shard *s)
 			s->listeners[i].fd = -1;
 		}
 		pool_close_all(s);
+		dns_mode_stop(s);
 	} else {
 		s->grace_deadline = s->now; /* second signal: no more grace */
 	}
@@ -604,6 +606,9 @@ static void dispatch(struct shard *s, struct io_uring_cqe *cqe)
 		return;
 	case OP_DNSPOLL:
 		dns_on_poll(s, ud_slot(ud), ud_gen(ud), cqe->res);
+		return;
+	case OP_DNSUDP:
+		dns_udp_on_recv(s, ud_slot(ud), cqe->res);
 		return;
 	case OP_IGNORE:
 	case OP_COUNT:
@@ -680,6 +685,7 @@ static void *shard_main(void *arg)
 	s->now = rc_mono_ms();
 	for (unsigned i = 0; i < s->nlisteners; i++)
 		arm_accept(s, i);
+	dns_udp_start(s);
 	arm_tick(s);
 	arm_wake(s);
 	for (;;) {
@@ -835,7 +841,9 @@ int shard_init(struct shard *s, unsigned id, const struct eng_config *cfg,
 		s->listeners[i].port = port;
 	}
 	s->nlisteners = cfg->nmodes;
-	return 0;
+	for (unsigned i = 0; i < ENG_MAX_MODES; i++)
+		s->udp[i].fd = -1;
+	return dns_mode_init(s, what, what_len);
 }
 
 void shard_cleanup(struct shard *s);
@@ -853,6 +861,7 @@ void shard_cleanup(struct shard *s)
 		munmap(s->sess, sizeof(struct sess) * s->max_sess);
 	}
 	pool_close_all(s);
+	dns_mode_destroy(s);
 	dns_destroy(s);
 	if (s->leaf_l1)
 		leaf_l1_free(s->leaf_l1);

@@ -28,6 +28,7 @@ enum op {
 	OP_WAKE,       /* eventfd read: shutdown requested */
 	OP_POOLPOLL,   /* POLLIN on an idle pooled upstream; slot = pool idx */
 	OP_DNSPOLL,    /* poll on a c-ares socket; slot = dns watch idx */
+	OP_DNSUDP,     /* recvmsg on a DNS mode's UDP socket; slot = its idx */
 	OP_IGNORE,     /* completions nobody waits for */
 	OP_COUNT
 };
@@ -58,6 +59,7 @@ enum rq_state {
 	RQ_SNIFF,      /* after CONNECT / on a TLS-capable port: first bytes */
 	RQ_TLS_SETUP,  /* intercepting: upstream then client TLS handshakes */
 	RQ_SOCKS,      /* SOCKS5 negotiation */
+	RQ_DNS,        /* DNS over TCP: length-prefixed queries */
 	RQ_STATE_COUNT
 };
 enum rs_state {
@@ -192,6 +194,7 @@ struct sess {
 	uint8_t tun;             /* enum tun_kind */
 	uint8_t socks_stage;     /* 0 greeting, 1 auth, 2 request, 3 connected */
 	uint8_t socks_out[22], socks_out_len;
+	bool dns_busy;           /* a DNS-over-TCP query is being answered */
 	struct sockaddr_storage orig_dst; /* transparent: where the client went */
 	/* tcp flow capture: message i is tcp_data[tcp_off[i] .. +msgs[i].n] */
 	struct flow_tcp_msg *tcp_msgs;
@@ -249,6 +252,17 @@ struct dns_cache_ent {
 	int err;             /* negative cache */
 };
 
+/* A DNS mode's UDP socket and its one recvmsg in flight. */
+struct dns_udp {
+	int fd;
+	unsigned mode_idx;
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage from, local;
+	uint8_t *buf;
+	bool armed;
+};
+
 struct shard_stats {
 	_Atomic uint64_t flows, flow_errors, captured, dropped, ring_waits;
 	_Atomic uint64_t conns_open, conns_total, refused, bytes_in, bytes_out;
@@ -289,6 +303,9 @@ struct shard {
 	ares_channel ares;
 	struct dns_watch dns[SHARD_DNS_WATCH];
 	struct dns_cache_ent dcache[SHARD_DNS_CACHE];
+	ares_channel dns_fwd[ENG_MAX_MODES]; /* reverse:dns, by mode index */
+	struct dns_udp udp[ENG_MAX_MODES];
+	unsigned nudp;
 	/* capture */
 	struct frq *frq;
 	struct h1_header hdrs[SHARD_MAX_HEADERS]; /* parse scratch */
@@ -389,7 +406,25 @@ void session_on_shutdown(struct shard *s, struct sess *x, bool hard)
 void session_retry_parked(struct shard *s, struct sess *x) NONNULL(1, 2);
 void session_free_capture(struct sess *x) NONNULL(1);
 
+/* dns_mode.c: the dns and reverse:dns modes */
+int dns_mode_init(struct shard *s, char *what, size_t what_len) NONNULL(1, 2);
+void dns_mode_destroy(struct shard *s) NONNULL(1);
+void dns_mode_stop(struct shard *s) NONNULL(1);
+void dns_udp_start(struct shard *s) NONNULL(1);
+void dns_udp_on_recv(struct shard *s, unsigned i, int res) NONNULL(1);
+/* A query that arrived on a DNS-over-TCP session; the answer comes back
+ * through session_dns_answer(). */
+void dns_tcp_query(struct shard *s, struct sess *x, const uint8_t *msg,
+		   size_t len) NONNULL(1, 2, 3);
+void session_dns_answer(struct shard *s, struct sess *x, const uint8_t *msg,
+			size_t len) NONNULL(1, 2);
+/* Numeric address and port of |ss| (v4-mapped shown as IPv4). */
+void session_endpoint(struct flow_endpoint *e,
+		      const struct sockaddr_storage *ss) NONNULL(1, 2);
+
 /* upstream.c: resolve, connect, keep-alive pool */
+void dns_sock_state_cb(void *data, ares_socket_t fd, int readable,
+		       int writable);
 int dns_init(struct shard *s) NONNULL(1);
 void dns_destroy(struct shard *s) NONNULL(1);
 void dns_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)

@@ -33,8 +33,8 @@ static void dns_arm(struct shard *s, uint32_t i)
 	w->armed = true;
 }
 
-static void sock_state_cb(void *data, ares_socket_t fd, int readable,
-			  int writable)
+void dns_sock_state_cb(void *data, ares_socket_t fd, int readable,
+		       int writable)
 {
 	struct shard *s = data;
 	int free_i = -1;
@@ -78,7 +78,7 @@ int dns_init(struct shard *s)
 		s->dns[i].fd = -1;
 	struct ares_options o;
 	memset(&o, 0, sizeof(o));
-	o.sock_state_cb = sock_state_cb;
+	o.sock_state_cb = dns_sock_state_cb;
 	o.sock_state_cb_data = s;
 	o.timeout = 2000;
 	o.tries = 2;
@@ -109,7 +109,11 @@ void dns_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
 		rfd = fd;
 	if (res > 0 && (res & POLLOUT))
 		wfd = fd;
+	/* the socket is one channel's: the others find nothing to do */
 	ares_process_fd(s->ares, rfd, wfd);
+	for (unsigned i = 0; i < ENG_MAX_MODES; i++)
+		if (s->dns_fwd[i])
+			ares_process_fd(s->dns_fwd[i], rfd, wfd);
 	if (w->gen == gen && w->fd == fd)
 		dns_arm(s, slot);
 }
@@ -117,6 +121,10 @@ void dns_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
 void dns_tick(struct shard *s)
 {
 	ares_process_fd(s->ares, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	for (unsigned i = 0; i < ENG_MAX_MODES; i++)
+		if (s->dns_fwd[i])
+			ares_process_fd(s->dns_fwd[i], ARES_SOCKET_BAD,
+					ARES_SOCKET_BAD);
 }
 
 /* ---- cache ---- */

@@ -12,6 +12,7 @@
 static const char *const type_names[FLOW_TYPE_COUNT] = {
 	[FLOW_HTTP] = "http",
 	[FLOW_TCP] = "tcp",
+	[FLOW_DNS] = "dns",
 };
 
 static const char *const mode_names[FLOW_MODE_COUNT] = {
@@ -261,7 +262,7 @@ static void pk_flow(msgpack_packer *pk, const struct flow *f)
 {
 	size_t n = 6 + f->has_server + f->has_request + f->has_response +
 		   f->has_error + has_tcp(f) + f->client_tls.present +
-		   f->server_tls.present;
+		   f->server_tls.present + f->has_dns;
 
 	msgpack_pack_map(pk, n);
 	pk_key(pk, "v");
@@ -321,6 +322,32 @@ static void pk_flow(msgpack_packer *pk, const struct flow *f)
 			pk_key(pk, "truncated");
 			msgpack_pack_true(pk);
 		}
+	}
+	if (f->has_dns) {
+		const struct flow_dns *d = &f->dns;
+		pk_key(pk, "dns");
+		msgpack_pack_map(pk, 9);
+		pk_key(pk, "query");
+		msgpack_pack_bin_with_body(pk, d->query.p, d->query.n);
+		pk_key(pk, "response");
+		msgpack_pack_bin_with_body(pk, d->response.p, d->response.n);
+		pk_key(pk, "qname");
+		pk_bytes(pk, d->qname);
+		pk_key(pk, "qtype");
+		msgpack_pack_uint16(pk, d->qtype);
+		pk_key(pk, "rcode");
+		msgpack_pack_int16(pk, d->rcode);
+		pk_key(pk, "answers");
+		pk_bytes(pk, d->answers);
+		pk_key(pk, "tcp");
+		if (d->tcp)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		pk_key(pk, "ts_query");
+		msgpack_pack_double(pk, d->ts_query);
+		pk_key(pk, "ts_response");
+		msgpack_pack_double(pk, d->ts_response);
 	}
 	if (f->client_tls.present)
 		pk_tls(pk, "client_tls", &f->client_tls);
@@ -715,6 +742,44 @@ static int get_tls(const msgpack_object *o, struct flow_tls *t)
 	return 0;
 }
 
+static int get_dns(const msgpack_object *o, struct flow_dns *d)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return FAIL;
+	d->rcode = -1;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key;
+		const msgpack_object *v = &o->via.map.ptr[i].val;
+		int rc = 0;
+		uint64_t u = 0;
+
+		if (key_is(k, "query"))
+			rc = get_bytes(v, &d->query);
+		else if (key_is(k, "response"))
+			rc = get_bytes(v, &d->response);
+		else if (key_is(k, "qname"))
+			rc = get_bytes(v, &d->qname);
+		else if (key_is(k, "answers"))
+			rc = get_bytes(v, &d->answers);
+		else if (key_is(k, "qtype"))
+			rc = get_u16(v, &d->qtype);
+		else if (key_is(k, "rcode")) {
+			if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+				d->rcode = -1;
+			else if (!(rc = get_uint(v, 4095, &u)))
+				d->rcode = (int16_t)u;
+		} else if (key_is(k, "tcp"))
+			rc = get_bool(v, &d->tcp);
+		else if (key_is(k, "ts_query"))
+			rc = get_double(v, &d->ts_query);
+		else if (key_is(k, "ts_response"))
+			rc = get_double(v, &d->ts_response);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* One top-level key; unknown keys are skipped (forward compatibility). */
 static int get_top(const msgpack_object *k, const msgpack_object *v,
 		   msgpack_zone *zone, struct flow *f, unsigned *seen)
@@ -774,6 +839,10 @@ static int get_top(const msgpack_object *k, const msgpack_object *v,
 		return get_tcp(v, zone, f);
 	if (key_is(k, "client_tls"))
 		return get_tls(v, &f->client_tls);
+	if (key_is(k, "dns")) {
+		f->has_dns = true;
+		return get_dns(v, &f->dns);
+	}
 	if (key_is(k, "server_tls"))
 		return get_tls(v, &f->server_tls);
 	return 0;

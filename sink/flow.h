@@ -38,7 +38,7 @@ struct flow_body {
 	bool truncated;
 };
 
-enum flow_type { FLOW_HTTP, FLOW_TCP, FLOW_TYPE_COUNT };
+enum flow_type { FLOW_HTTP, FLOW_TCP, FLOW_DNS, FLOW_TYPE_COUNT };
 const char *flow_type_str(enum flow_type t);
 
 enum flow_mode {
@@ -120,6 +120,18 @@ struct flow_tcp_msg {
 	struct rc_str content;
 };
 
+/* A DNS exchange (dns modes): the messages as sent, and a summary. */
+struct flow_dns {
+	struct rc_str query;     /* the client's message */
+	struct rc_str response;  /* what the client got ("" if nothing) */
+	struct rc_str qname;
+	uint16_t qtype;
+	int16_t rcode;           /* -1: no answer */
+	struct rc_str answers;   /* "A 192.0.2.1, CNAME x.example" */
+	bool tcp;                /* over TCP (else UDP) */
+	double ts_query, ts_response;
+};
+
 /* TLS facts of one side (client_tls: ringcap as the server; server_tls:
  * ringcap as the client). Absent unless |present|. */
 struct flow_tls {
@@ -160,6 +172,8 @@ struct flow {
 	bool tcp_truncated;  /* more bytes passed than were kept */
 	struct flow_tls client_tls;
 	struct flow_tls server_tls;
+	bool has_dns;
+	struct flow_dns dns;
 };
 
 /* Exact size in bytes of flow_encode()'s output for |f|. */

@@ -206,11 +206,52 @@ static void put_headers(FILE *out, const char *dir,
 	}
 }
 
+/* "DNS A example.test << NOERROR A 192.0.2.1 2ms" */
+static void put_dns(FILE *out, const struct flow *f)
+{
+	static const struct {
+		uint16_t t;
+		const char *n;
+	} types[] = {{1, "A"},    {2, "NS"},   {5, "CNAME"}, {6, "SOA"},
+		     {12, "PTR"}, {15, "MX"},  {16, "TXT"},  {28, "AAAA"},
+		     {33, "SRV"}, {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
+	static const char *const rcodes[] = {"NOERROR", "FORMERR", "SERVFAIL",
+					     "NXDOMAIN", "NOTIMP", "REFUSED"};
+	const struct flow_dns *d = &f->dns;
+	char dur[16];
+	const char *tn = NULL;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i].t == d->qtype)
+			tn = types[i].n;
+	fprintf(out, "DNS%s ", d->tcp ? "/TCP" : "");
+	if (tn)
+		fputs(tn, out);
+	else
+		fprintf(out, "TYPE%u", d->qtype);
+	fputc(' ', out);
+	put_str(out, d->qname);
+	if (d->rcode < 0)
+		return;
+	if (d->rcode < 6)
+		fprintf(out, " << %s", rcodes[d->rcode]);
+	else
+		fprintf(out, " << RCODE%d", d->rcode);
+	if (d->answers.n) {
+		fputc(' ', out);
+		put_str(out, d->answers);
+	}
+	pretty_duration(dur, d->ts_query, d->ts_response);
+	if (dur[0])
+		fprintf(out, " %s", dur);
+}
+
 void flow_print_line(FILE *out, const struct flow *f, int verbosity)
 {
 	put_endpoint(out, &f->client.peer);
 	fputs(": ", out);
-	if (f->type == FLOW_TCP) {
+	if (f->type == FLOW_DNS) {
+		put_dns(out, f);
+	} else if (f->type == FLOW_TCP) {
 		put_tcp(out, f);
 	} else {
 		if (f->has_request)
@@ -506,6 +547,23 @@ void flow_print_json(FILE *out, const struct flow *f)
 		}
 		fprintf(out, ",\"truncated\":%s}",
 			f->tcp_truncated ? "true" : "false");
+	}
+	if (f->has_dns) {
+		const struct flow_dns *d = &f->dns;
+		fputs(",\"dns\":{\"qname\":", out);
+		json_str(out, d->qname);
+		fprintf(out, ",\"qtype\":%u,\"rcode\":%d,\"answers\":", d->qtype,
+			d->rcode);
+		json_str(out, d->answers);
+		fprintf(out, ",\"tcp\":%s,", d->tcp ? "true" : "false");
+		json_num(out, "ts_query", d->ts_query);
+		fputc(',', out);
+		json_num(out, "ts_response", d->ts_response);
+		fputs(",\"query\":", out);
+		base64(out, (const uint8_t *)d->query.p, d->query.n);
+		fputs(",\"response\":", out);
+		base64(out, (const uint8_t *)d->response.p, d->response.n);
+		fputc('}', out);
 	}
 	if (f->client_tls.present)
 		json_tls(out, "client_tls", &f->client_tls);
