@@ -5,6 +5,7 @@
 #include "proto/socks5.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -224,8 +225,9 @@ static bool host_char(uint8_t c)
 	       (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-/* Validate a domain name of 1..255 bytes; 0 or the index of the first bad
- * byte, as a negative-free out value. */
+/* Validate a domain name of 1..255 bytes: a host name or an IPv6 literal.
+ * On failure *bad is the index of the offending byte (0 for a bad IPv6
+ * literal). */
 static bool valid_domain(const uint8_t *p, size_t n, size_t *bad)
 {
 	size_t i, label = 0, text_len = n;
@@ -234,13 +236,16 @@ static bool valid_domain(const uint8_t *p, size_t n, size_t *bad)
 	for (i = 0; i < n; i++)
 		if (p[i] == ':')
 			colon = true;
-	if (colon) {
+	if (colon) { /* an IPv6 literal, in text */
 		char tmp[256];
 		struct in6_addr a6;
 
+		*bad = 0;
+		for (i = 0; i < n; i++)
+			if (!isxdigit(p[i]) && p[i] != ':' && p[i] != '.')
+				return false;
 		memcpy(tmp, p, n);
 		tmp[n] = '\0';
-		*bad = 0;
 		return inet_pton(AF_INET6, tmp, &a6) == 1;
 	}
 	if (p[n - 1] == '.')

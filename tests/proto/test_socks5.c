@@ -433,6 +433,8 @@ Test(socks5, request_errors)
 		  RC_SOCKS5_BAD_DOMAIN, 6),
 		E("\x05\x01\x00\x03\x04::zz\x00\x50", RC_SOCKS5_BAD_DOMAIN, 5),
 		E("\x05\x01\x00\x03\x05[::1]\x00\x50", RC_SOCKS5_BAD_DOMAIN, 5),
+		/* found by fuzz_socks5: a NUL inside an IPv6 literal */
+		E("\x05\x01\x00\x03\x03::\x00\x00\x50", RC_SOCKS5_BAD_DOMAIN, 5),
 		E("\x05\x01\x00\x03\x0a"
 		  "host:80.io\x00\x50",
 		  RC_SOCKS5_BAD_DOMAIN, 5),
