@@ -120,18 +120,22 @@ Test(socks5, greetings)
 	union out o;
 
 	guard_init(&g, 300);
-	/* curl --socks5-hostname, without and with -U */
-	o = parse_all_ways(&g, GREETING, RAW("\x05\x01\x00"), 3, 0);
-	cr_assert_eq(o.g.n_methods, 1);
+	/* curl 7.88 --socks5-hostname, without and with -U (it offers
+	 * GSSAPI too), recorded on loopback */
+	o = parse_all_ways(&g, GREETING, RAW("\x05\x02\x00\x01"), 4, 0);
+	cr_assert_eq(o.g.n_methods, 2);
 	cr_assert_eq(o.g.methods[0], 0);
 	cr_assert_eq(socks5_choose_method(&o.g, false), SOCKS5_METHOD_NO_AUTH);
 	cr_assert_eq(socks5_choose_method(&o.g, true),
 		     SOCKS5_METHOD_NO_ACCEPTABLE);
 
-	o = parse_all_ways(&g, GREETING, RAW("\x05\x02\x00\x02"), 4, 0);
-	cr_assert_eq(o.g.n_methods, 2);
+	o = parse_all_ways(&g, GREETING, RAW("\x05\x03\x00\x01\x02"), 5, 0);
+	cr_assert_eq(o.g.n_methods, 3);
 	cr_assert_eq(socks5_choose_method(&o.g, false), SOCKS5_METHOD_NO_AUTH);
 	cr_assert_eq(socks5_choose_method(&o.g, true), SOCKS5_METHOD_USERPASS);
+
+	o = parse_all_ways(&g, GREETING, RAW("\x05\x01\x00"), 3, 0);
+	cr_assert_eq(socks5_choose_method(&o.g, false), SOCKS5_METHOD_NO_AUTH);
 
 	o = parse_all_ways(&g, GREETING, RAW("\x05\x01\x02"), 3, 0);
 	cr_assert_eq(socks5_choose_method(&o.g, false),
