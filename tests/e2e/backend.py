@@ -5,6 +5,7 @@
 # Expect: 100-continue, and endpoints that misbehave on purpose (see README.md).
 #
 #   python3 tests/e2e/backend.py --port N      prints "ready PORT" when listening
+#   ... --tls-cert FILE --tls-key FILE          the same over TLS (ALPN http/1.1)
 #
 # Also imported by run.py for payload() and the size parser.
 import argparse
@@ -12,6 +13,7 @@ import hashlib
 import json
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -282,6 +284,10 @@ class Handler:
                    "headers": headers, "body_length": n,
                    "body_sha256": h.hexdigest(), "sent_100": self.sent_100,
                    "client": "%s:%d" % self.addr}
+            if isinstance(self.c.sock, ssl.SSLSocket):  # --tls-cert
+                doc["tls"] = {"sni": getattr(self.c.sock, "rc_sni", None),
+                              "alpn": self.c.sock.selected_alpn_protocol(),
+                              "version": self.c.sock.version()}
             self.respond(method, 200, json.dumps(doc).encode(),
                          "application/json", close)
             return True
@@ -389,14 +395,39 @@ class Handler:
         return True
 
 
+def tls_context(cert, key):
+    """Server side TLS for --tls-cert/--tls-key: ALPN http/1.1, the client's
+    SNI kept on the socket (rc_sni) for /echo."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+
+    def on_sni(sock, name, _ctx):
+        sock.rc_sni = name
+    ctx.sni_callback = on_sni
+    return ctx
+
+
 class Server:
-    def __init__(self, port, host="127.0.0.1"):
+    def __init__(self, port, host="127.0.0.1", tls=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.sock.listen(4096)
         self.port = self.sock.getsockname()[1]
         self.count = 0
+        self.tls = tls  # an ssl.SSLContext: accepted connections speak TLS
+
+    def handle(self, s, addr):
+        """TLS handshake (in the connection's thread), then HTTP."""
+        try:
+            s.settimeout(30)
+            s = self.tls.wrap_socket(s, server_side=True)
+            s.settimeout(None)
+        except (OSError, ValueError):
+            s.close()
+            return
+        Handler(s, addr, self).run()
 
     def serve_forever(self):
         while True:
@@ -405,7 +436,10 @@ class Server:
             except OSError:
                 return
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            t = threading.Thread(target=Handler(s, addr, self).run, daemon=True)
+            if self.tls is not None:
+                t = threading.Thread(target=self.handle, args=(s, addr), daemon=True)
+            else:
+                t = threading.Thread(target=Handler(s, addr, self).run, daemon=True)
             t.start()
 
 
@@ -413,8 +447,13 @@ def main():
     ap = argparse.ArgumentParser(description="e2e test backend")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tls-cert", help="PEM certificate (chain): serve TLS")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     a = ap.parse_args()
-    srv = Server(a.port, a.host)
+    if bool(a.tls_cert) != bool(a.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
+    tls = tls_context(a.tls_cert, a.tls_key) if a.tls_cert else None
+    srv = Server(a.port, a.host, tls)
     print("ready %d" % srv.port, flush=True)
     try:
         srv.serve_forever()
