@@ -1133,8 +1133,11 @@ static int add_dir(struct flowlog_set *s, const char *dir, const char *base)
 			rc = -ENOMEM;
 			break;
 		}
-		if (stat(full, &st) < 0 || !S_ISREG(st.st_mode) ||
-		    !looks_like_log(full, de.seg)) {
+		/* a segment renamed from .part since it was listed is still
+		 * kept: open_item() finds it under its new name */
+		if (stat(full, &st) < 0 ? !de.seg
+					: !S_ISREG(st.st_mode) ||
+					  !looks_like_log(full, de.seg)) {
 			free(full);
 			continue;
 		}
