@@ -118,7 +118,7 @@ static int run_proxy(int argc, char **argv)
 	r = eng_create(&e, &o.eng, what, sizeof(what));
 	if (r < 0) {
 		fprintf(stderr, "ringcap: %s\n", what[0] ? what : rc_strerror(r));
-		return 1;
+		return r == -EINVAL ? 2 : 1; /* a bad option value: usage error */
 	}
 	struct flowlog_writer *w = NULL;
 	if (o.eng.capture) {

@@ -395,17 +395,23 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 {
 	if (x->u.fd < 0)
 		return;
+	/* A TLS connection can be pooled too when it is quiet: nothing on
+	 * the wire either way and no plaintext waiting for us. */
 	bool busy = x->u.recv_armed || x->u.send_armed || x->u.sock_busy ||
-		    rbuf_len(&x->u.in) > 0 || x->u.ssl;
+		    rbuf_len(&x->u.in) > 0 ||
+		    (x->u.ssl && (!x->u.hs_done || x->u.plain_pending ||
+				  SSL_pending(x->u.ssl) > 0));
 	if (busy) {
 		/* Ops still hold the socket: the whole session goes. */
 		x->flags |= SF_CLIENT_CLOSE;
 		return;
 	}
-	if (reusable && !s->stopping)
-		pool_put(s, x->u.fd, x->up_host, x->up_port);
-	else
+	if (reusable && !s->stopping) {
+		pool_put(s, x->u.fd, x->up_host, x->up_port, x->up_sni, &x->u);
+	} else {
 		close(x->u.fd);
+		tls_side_free(&x->u);
+	}
 	x->u.fd = -1;
 	x->u_ep_fd = -1;
 	free(x->u.in.p);
@@ -727,13 +733,18 @@ static int h1_status_for(ssize_t err)
 	}
 }
 
+static bool is_ip_literal(const char *h);
+static size_t collect_upstream_cert(struct shard *s, struct sess *x,
+				    char names[][256], size_t max);
+
 static void get_upstream(struct shard *s, struct sess *x, const char *host,
 			 uint16_t port)
 {
 	x->rq = RQ_UPSTREAM;
 	set_deadline(s, x, s->cfg->connect_timeout_ms);
 	if (x->u.fd >= 0 && !(x->flags & SF_UP_NOREUSE) &&
-	    x->up_port == port && strcmp(x->up_host, host) == 0) {
+	    (x->u.ssl != NULL) == x->up_tls && x->up_port == port &&
+	    strcmp(x->up_host, host) == 0) {
 		x->flags |= SF_UP_REUSED;
 		atomic_fetch_add_explicit(&s->st.upstream_reused, 1,
 					  memory_order_relaxed);
@@ -743,8 +754,14 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 	upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
 	snprintf(x->up_host, sizeof(x->up_host), "%s", host);
 	x->up_port = port;
-	int fd = pool_take(s, host, port);
+	snprintf(x->up_sni, sizeof(x->up_sni), "%s",
+		 x->sni[0] ? x->sni : is_ip_literal(host) ? "" : host);
+	int fd = pool_take(s, host, port, x->up_tls, x->up_sni, &x->u);
 	if (fd >= 0) {
+		if (x->u.ssl) { /* the certificate facts of this connection */
+			char names[16][256];
+			collect_upstream_cert(s, x, names, 16);
+		}
 		x->u.fd = fd;
 		x->u_ep_fd = -1;
 		x->flags |= SF_UP_REUSED;
@@ -764,9 +781,22 @@ static int build_upstream_head(struct shard *s, struct sess *x,
 			       uint16_t port)
 {
 	const struct eng_mode *m = sess_mode(s, x);
-	static const char *const skip_proxy[] = {"Proxy-Connection", NULL};
-	static const char *const skip_host[] = {"Proxy-Connection", "Host", NULL};
-	const char *const *skip = skip_proxy;
+	/* Hop-by-hop fields stay on the client's hop (RFC 9110 7.6.1): the
+	 * upstream connection is ours to keep alive, whatever the client
+	 * does with its own. An Upgrade handshake keeps its Connection. */
+	static const char *const skip_proxy[] = {
+		"Proxy-Connection", "Connection", "Keep-Alive", NULL};
+	static const char *const skip_host[] = {
+		"Proxy-Connection", "Connection", "Keep-Alive", "Host", NULL};
+	static const char *const skip_proxy_up[] = {"Proxy-Connection", NULL};
+	static const char *const skip_host_up[] = {"Proxy-Connection", "Host",
+						   NULL};
+	const struct h1_header *conn = h1_find_header(rq->headers,
+						      rq->num_headers,
+						      "Connection");
+	bool upgrade = conn && memmem(conn->value, conn->value_len, "pgrade", 6);
+	bool h10 = rq->version_minor == 0;
+	const char *const *skip = upgrade || h10 ? skip_proxy_up : skip_proxy;
 	struct h1_header extra[1];
 	size_t nextra = 0;
 	char hostval[300], target[8192];
@@ -801,7 +831,7 @@ static int build_upstream_head(struct shard *s, struct sess *x,
 		}
 	}
 	if (m->kind == FLOW_MODE_REVERSE && !s->cfg->keep_host_header) {
-		skip = skip_host;
+		skip = upgrade || h10 ? skip_host_up : skip_host;
 		extra[0] = (struct h1_header){"Host", 4, hostval, strlen(hostval)};
 		nextra = 1;
 	} else if (!rq->host_hdr) {
@@ -1299,6 +1329,8 @@ static void retry_upstream(struct shard *s, struct sess *x)
 	x->flags |= SF_RETRIED;
 	x->flags &= ~SF_UP_REUSED;
 	close(x->u.fd);
+	tls_side_free(&x->u); /* a new connection needs a new handshake */
+	x->u.hs_done = x->u.hs_failed = x->u.want = x->u.plain_pending = false;
 	x->u.fd = -1;
 	x->u_ep_fd = -1;
 	x->u.eof = false;
@@ -1816,7 +1848,17 @@ static int looks_http(struct shard *s, const char *p, size_t len)
 		return 1;
 	if (r < 0)
 		return -1;
-	return len > 16 ? 1 : 0; /* a method, a space and a target so far */
+	/* Incomplete: a method (upper-case letters), then, once the first
+	 * line is whole, an HTTP/1.x version at its end. */
+	size_t i = 0;
+	while (i < len && i < 24 && p[i] >= 'A' && p[i] <= 'Z')
+		i++;
+	if (i == 0 || i == 24 || (i < len && p[i] != ' '))
+		return -1;
+	const char *nl = memchr(p, '\n', len);
+	if (!nl)
+		return len > 8192 ? -1 : 0;
+	return memmem(p, (size_t)(nl - p), " HTTP/1.", 8) ? 1 : -1;
 }
 
 /* From here on, the tunnel carries HTTP requests to its fixed target. */
@@ -1842,6 +1884,12 @@ static void sniff_client(struct shard *s, struct sess *x)
 	bool http_port = m->kind == FLOW_MODE_REVERSE && x->tun == TUN_NONE;
 	x->sniffed = true;
 	if (!avail) {
+		if (x->c.eof && x->c.ssl) {
+			/* intercepted, then nothing: like mitmproxy, no flow */
+			session_free_capture(x);
+			sess_close(s, x);
+			return;
+		}
 		if (x->c.eof)
 			goto out_plain;
 		sess_arm_recv(s, x, false);

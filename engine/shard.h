@@ -205,6 +205,7 @@ struct sess {
 	char tunnel_host[256];   /* CONNECT target: where every request goes */
 	uint16_t tunnel_port;
 	char sni[256];           /* from the ClientHello, "" if none */
+	char up_sni[256];        /* SNI of the upstream TLS connection */
 	char alpn_offer[64];     /* client's ALPN list, wire format */
 	uint8_t alpn_offer_len;
 	bool sniffed;            /* first bytes looked at (reverse ports) */
@@ -234,6 +235,10 @@ struct pool_ent {
 	char host[256];
 	uint16_t port;
 	uint64_t since;
+	/* a TLS connection keeps its session (owned here while pooled) */
+	SSL *ssl;
+	char *tls_obuf;
+	char sni[256];
 };
 
 /* A c-ares socket we poll for. */
@@ -439,10 +444,15 @@ void upstream_connect(struct shard *s, struct sess *x,
 		      const struct sockaddr *sa, socklen_t salen)
 	NONNULL(1, 2, 3);
 /* Take an idle connection to host:port from the pool; returns fd or -1. */
-int pool_take(struct shard *s, const char *host, uint16_t port) NONNULL(1, 2);
+/* |side|: for a TLS pool (side->ssl wanted: pass want_tls) the SSL and its
+ * buffer move into |side| too. */
+int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
+	      const char *sni, struct side *side) NONNULL(1, 2, 5, 6);
 /* Give |fd| (idle, response fully read) to the pool or close it. */
-void pool_put(struct shard *s, int fd, const char *host, uint16_t port)
-	NONNULL(1, 3);
+/* Takes |side|'s TLS state too, if it has one. */
+void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
+	      const char *sni, struct side *side)
+	NONNULL(1, 3, 5, 6);
 void pool_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
 	NONNULL(1);
 void pool_close_all(struct shard *s) NONNULL(1);

@@ -309,15 +309,35 @@ static void pool_arm(struct shard *s, uint32_t i)
 	e->polling = true;
 }
 
-int pool_take(struct shard *s, const char *host, uint16_t port)
+static void pool_ent_drop_tls(struct pool_ent *e)
+{
+	SSL_free(e->ssl);
+	free(e->tls_obuf);
+	e->ssl = NULL;
+	e->tls_obuf = NULL;
+}
+
+int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
+	      const char *sni, struct side *side)
 {
 	for (uint32_t i = 0; i < s->npool; i++) {
 		struct pool_ent *e = &s->pool[i];
 		if (e->fd < 0 || e->taken || e->port != port ||
-		    strcmp(e->host, host) != 0)
+		    (e->ssl != NULL) != want_tls || strcmp(e->host, host) != 0 ||
+		    (want_tls && strcmp(e->sni, sni) != 0))
 			continue;
 		int fd = e->fd;
 		e->fd = -1;
+		if (e->ssl) { /* the TLS session goes with the socket */
+			side->ssl = e->ssl;
+			side->rbio = SSL_get_rbio(e->ssl);
+			side->wbio = SSL_get_wbio(e->ssl);
+			side->tls_obuf = e->tls_obuf;
+			side->hs_done = true;
+			side->hs_failed = side->want = side->plain_pending = false;
+			e->ssl = NULL;
+			e->tls_obuf = NULL;
+		}
 		if (e->polling) {
 			e->taken = true;
 			struct io_uring_sqe *sqe = shard_sqe(s);
@@ -330,7 +350,8 @@ int pool_take(struct shard *s, const char *host, uint16_t port)
 	return -1;
 }
 
-void pool_put(struct shard *s, int fd, const char *host, uint16_t port)
+void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
+	      const char *sni, struct side *side)
 {
 	for (uint32_t i = 0; i < s->npool; i++) {
 		struct pool_ent *e = &s->pool[i];
@@ -342,10 +363,17 @@ void pool_put(struct shard *s, int fd, const char *host, uint16_t port)
 		e->port = port;
 		e->since = s->now;
 		snprintf(e->host, sizeof(e->host), "%s", host);
+		snprintf(e->sni, sizeof(e->sni), "%s", sni);
+		e->ssl = side->ssl;
+		e->tls_obuf = side->tls_obuf;
+		side->ssl = NULL;
+		side->rbio = side->wbio = NULL;
+		side->tls_obuf = NULL;
 		pool_arm(s, i);
 		return;
 	}
 	close(fd); /* pool full */
+	tls_side_free(side);
 }
 
 void pool_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
@@ -365,6 +393,7 @@ void pool_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
 		 * turn): drop it. */
 		close(e->fd);
 		e->fd = -1;
+		pool_ent_drop_tls(e);
 	}
 }
 
@@ -382,6 +411,7 @@ void pool_close_all(struct shard *s)
 		}
 		close(e->fd);
 		e->fd = -1;
+		pool_ent_drop_tls(e);
 		e->gen = (e->gen + 1) & 0xffffff;
 		e->polling = false;
 	}
