@@ -461,6 +461,12 @@ Test(print, error_and_tcp_lines)
 	f.tcp_port = 443;
 	f.bytes_up = 517;
 	f.bytes_down = 4200;
+	/* no request: a relay (reverse:tcp, transparent, socks5) */
+	expect_line(&f, 0, "127.0.0.1:41238: TCP example.com:443 tcp up "
+			   "517b down 4.1k 1.2s\n");
+	/* a CONNECT tunnel has its request */
+	f.has_request = true;
+	f.req.method = RC_STR("CONNECT");
 	expect_line(&f, 0, "127.0.0.1:41238: CONNECT example.com:443 tcp up "
 			   "517b down 4.1k 1.2s\n");
 	strcpy(f.client.peer.addr, "::1");
@@ -547,7 +553,7 @@ Test(print, json)
 		"\"error\":{\"code\":-111,\"name\":\"ECONNREFUSED\","
 		"\"msg\":\"Connection refused\",\"ts\":2.000000},"
 		"\"tcp\":{\"host\":\"e.com\",\"port\":443,\"bytes_up\":1,"
-		"\"bytes_down\":0}}\n");
+		"\"bytes_down\":0,\"truncated\":false}}\n");
 	free(s);
 }
 
