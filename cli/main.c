@@ -48,12 +48,14 @@ static void print_status(struct eng *e, struct eng_stats *prev, double dt,
 	if (final)
 		fprintf(out,
 			"ringcap: %llu flows (%llu with errors), %llu captured, "
-			"%llu dropped, %llu ring waits; %llu connections, %llu "
+			"%llu filtered out, %llu dropped, %llu ring waits; "
+			"%llu connections, %llu "
 			"refused; %sB in, %sB out; upstream %llu connects, %llu "
 			"reused\n",
 			(unsigned long long)st.flows,
 			(unsigned long long)st.flow_errors,
 			(unsigned long long)st.captured,
+			(unsigned long long)st.filtered,
 			(unsigned long long)st.dropped,
 			(unsigned long long)st.ring_waits,
 			(unsigned long long)st.conns_total,

@@ -41,6 +41,7 @@ void cli_usage(FILE *out)
 "                       cert_warm=FILE  leaf_cache_size=N  tls_intercept=BOOL\n"
 "  modes:               transparent_method=redirect|tproxy\n"
 "                       spoof_source_address=BOOL  proxyauth=USER:PASS (socks5)\n"
+"                       save_stream_filter=EXPR (record only matching flows)\n"
 "  -h, --help           this text          --version  print the version\n"
 "\n"
 "SIZE: 100, 64k, 1m, 2g (KiB/MiB/GiB); DUR: 250ms, 5s, 2m, 1h.\n"
@@ -338,6 +339,11 @@ int cli_set(struct cli_opts *o, const char *assignment, char *err,
 			r = -EINVAL;
 	} else if (!strcmp(name, "spoof_source_address")) {
 		r = parse_bool(v, &c->spoof_source);
+	} else if (!strcmp(name, "save_stream_filter")) {
+		if (strlen(v) >= sizeof(c->save_filter))
+			r = -EINVAL;
+		else
+			snprintf(c->save_filter, sizeof(c->save_filter), "%s", v);
 	} else if (!strcmp(name, "proxyauth")) {
 		if (strlen(v) >= sizeof(c->proxyauth) || !strchr(v, ':'))
 			r = -EINVAL;

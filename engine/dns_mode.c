@@ -121,7 +121,7 @@ static void record(struct dnsq *q, const uint8_t *resp, size_t rlen)
 	if (f.has_error)
 		atomic_fetch_add_explicit(&s->st.flow_errors, 1,
 					  memory_order_relaxed);
-	if (!s->frq)
+	if (!s->frq || !shard_should_record(s, &f))
 		return;
 	size_t need = flow_encoded_size(&f);
 	void *p = frq_reserve(s->frq, need);

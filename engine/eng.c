@@ -26,6 +26,7 @@ void shard_wake(struct shard *s);
 struct eng {
 	struct eng_config cfg; /* the shards point at this copy */
 	struct eng_tls tls;    /* CA, leaf cache, upstream context */
+	struct filter *save_filter; /* compiled save_stream_filter */
 	bool tls_on;
 	struct shard *shards;
 	unsigned nshards;
@@ -224,6 +225,17 @@ int eng_create(struct eng **out, const struct eng_config *cfg, char *what,
 		}
 		e->tls_on = true;
 	}
+	if (e->cfg.save_filter[0]) {
+		char ferr[300];
+		if (filter_compile(e->cfg.save_filter, &e->save_filter, ferr,
+				   sizeof(ferr)) < 0) {
+			snprintf(what, what_len, "--set save_stream_filter: %s",
+				 ferr);
+			tls_teardown(&e->tls);
+			free(e);
+			return -EINVAL;
+		}
+	}
 	e->nshards = cfg->shards ? cfg->shards : 1;
 	e->shards = calloc(e->nshards, sizeof(*e->shards));
 	e->rings = calloc(e->nshards, sizeof(*e->rings));
@@ -233,6 +245,7 @@ int eng_create(struct eng **out, const struct eng_config *cfg, char *what,
 	}
 	for (unsigned i = 0; i < e->nshards; i++) {
 		e->shards[i].tls = e->tls_on ? &e->tls : NULL;
+		e->shards[i].save_filter = e->save_filter;
 		int r = shard_init(&e->shards[i], i, &e->cfg, what, what_len);
 		if (r < 0) {
 			e->nshards = i + 1;
@@ -294,6 +307,7 @@ void eng_destroy(struct eng *e)
 	free(e->shards);
 	free(e->rings);
 	tls_teardown(&e->tls);
+	filter_free(e->save_filter);
 	free(e);
 }
 
@@ -307,6 +321,7 @@ void eng_stats(struct eng *e, struct eng_stats *st)
 		ADD(flow_errors);
 		ADD(captured);
 		ADD(dropped);
+		ADD(filtered);
 		ADD(ring_waits);
 		ADD(conns_open);
 		ADD(conns_total);

@@ -58,6 +58,7 @@ struct eng_config {
 	bool tproxy;              /* transparent_method=tproxy (else redirect) */
 	bool spoof_source;        /* spoof_source_address: upstream from client IP */
 	char proxyauth[256];      /* "user:pass" for socks5 (and later http) */
+	char save_filter[1024];   /* save_stream_filter: record only matching flows */
 };
 
 /* Defaults as documented in docs/CLI.md. */
@@ -68,6 +69,7 @@ struct eng_stats {
 	uint64_t flow_errors;   /* of which ended with an error */
 	uint64_t captured;      /* records put into the rings */
 	uint64_t dropped;       /* records dropped (capture_overflow=drop) */
+	uint64_t filtered;      /* flows not recorded: save_stream_filter */
 	uint64_t ring_waits;    /* times a shard waited for ring space */
 	uint64_t conns_open;    /* client connections open now */
 	uint64_t conns_total;   /* client connections accepted */

@@ -357,7 +357,7 @@ static void flow_set_error(struct sess *x, int code, const char *detail)
 static bool flow_emit(struct shard *s, struct sess *x)
 {
 	struct flow *f = &x->cap.f;
-	if (!s->frq)
+	if (!s->frq || !shard_should_record(s, f))
 		return true;
 	size_t need = flow_encoded_size(f);
 	void *p = frq_reserve(s->frq, need);

@@ -431,6 +431,14 @@ static void on_accept(struct shard *s, struct io_uring_cqe *cqe)
 
 /* ---- completions ---- */
 
+bool shard_should_record(struct shard *s, const struct flow *f)
+{
+	if (!s->save_filter || filter_match(s->save_filter, f, s->fscr))
+		return true;
+	atomic_fetch_add_explicit(&s->st.filtered, 1, memory_order_relaxed);
+	return false;
+}
+
 void shard_return_buf(struct shard *s, unsigned bid)
 {
 	s->bufs_returned++;
@@ -821,6 +829,10 @@ int shard_init(struct shard *s, unsigned id, const struct eng_config *cfg,
 		snprintf(what, what_len, "c-ares init failed");
 		return r;
 	}
+	if (s->save_filter && !(s->fscr = filter_scratch_new(s->save_filter))) {
+		snprintf(what, what_len, "out of memory");
+		return -ENOMEM;
+	}
 	if (s->tls) {
 		s->leaf_l1 = leaf_l1_new(s->tls->leaves, 256);
 		if (!s->leaf_l1) {
@@ -865,6 +877,7 @@ void shard_cleanup(struct shard *s)
 	dns_destroy(s);
 	if (s->leaf_l1)
 		leaf_l1_free(s->leaf_l1);
+	filter_scratch_free(s->fscr);
 	if (s->ring.ring_fd > 0)
 		io_uring_queue_exit(&s->ring);
 	if (s->bufs && s->bufs != MAP_FAILED)

@@ -14,6 +14,7 @@
 
 #include "engine/eng.h"
 #include "proto/h1.h"
+#include "sink/filter.h"
 
 /* ---- user_data: op (8 bits) | generation (24 bits) | slot (32 bits) ---- */
 enum op {
@@ -269,7 +270,8 @@ struct dns_udp {
 };
 
 struct shard_stats {
-	_Atomic uint64_t flows, flow_errors, captured, dropped, ring_waits;
+	_Atomic uint64_t flows, flow_errors, captured, dropped, ring_waits,
+		filtered;
 	_Atomic uint64_t conns_open, conns_total, refused, bytes_in, bytes_out;
 	_Atomic uint64_t upstream_reused, upstream_connects;
 	_Atomic uint64_t tls_intercepted, tls_client_failed, tls_userspace,
@@ -328,6 +330,8 @@ struct shard {
 	struct sess *tls_ready;  /* sessions whose plaintext is due */
 	char tls_scratch[16384];
 	const struct eng_tls *tls; /* NULL: no interception (plain tunnels) */
+	const struct filter *save_filter; /* shared, read-only; NULL: all */
+	struct filter_scratch *fscr;      /* this shard's matching memory */
 	struct leaf_l1 *leaf_l1; /* this shard's lock-free front of the cache */
 };
 
@@ -423,6 +427,9 @@ void dns_tcp_query(struct shard *s, struct sess *x, const uint8_t *msg,
 		   size_t len) NONNULL(1, 2, 3);
 void session_dns_answer(struct shard *s, struct sess *x, const uint8_t *msg,
 			size_t len) NONNULL(1, 2);
+/* Should |f| go into the log (save_stream_filter)? Counts the others. */
+bool shard_should_record(struct shard *s, const struct flow *f) NONNULL(1, 2);
+
 /* Numeric address and port of |ss| (v4-mapped shown as IPv4). */
 void session_endpoint(struct flow_endpoint *e,
 		      const struct sockaddr_storage *ss) NONNULL(1, 2);

@@ -1471,8 +1471,10 @@ static bool eval(const struct fnode *n, const struct flow *fl,
 		return fl->has_error;
 	case OP_TCP:
 		return fl->type == FLOW_TCP;
+	case OP_DNS:
+		return fl->type == FLOW_DNS;
 	case OP_MARKED: case OP_REPLAY: case OP_REPLAYQ: case OP_REPLAYS:
-	case OP_DNS: case OP_UDP:
+	case OP_UDP:
 		return false;
 	case OP_META: case OP_MARKER: case OP_COMMENT:
 		return n->konst;
@@ -1483,9 +1485,22 @@ static bool eval(const struct fnode *n, const struct flow *fl,
 				      fl->client.peer.port);
 	case OP_DST:
 		return dst_match(n, fl, s);
+	case OP_BOD: case OP_BODQ: case OP_BODS:
+		/* a tcp flow's messages are its bodies (mitmproxy: any
+		 * message / from the client / from the server) */
+		if (fl->type == FLOW_TCP) {
+			for (uint32_t i = 0; i < fl->num_tcp_msgs; i++) {
+				const struct flow_tcp_msg *m = &fl->tcp_msgs[i];
+				if ((n->op == OP_BODQ && !m->from_client) ||
+				    (n->op == OP_BODS && m->from_client))
+					continue;
+				if (rx(n, s, m->content.p, m->content.n))
+					return true;
+			}
+			return false;
+		}
+		return fl->type == FLOW_HTTP && eval_http(n, fl, s);
 	default:
-		/* TCP flows carry no message contents: ~b/~bq/~bs find nothing,
-		 * as in mitmproxy for a TCP flow without messages. */
 		return fl->type == FLOW_HTTP && eval_http(n, fl, s);
 	}
 }

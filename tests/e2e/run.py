@@ -1401,10 +1401,11 @@ class E2E(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(data)
         flows = read_json(self, path)
-        m = re.search(r"(\d+) flows \((\d+) with errors\), (\d+) captured, (\d+) dropped",
-                      p.stderr())
+        m = re.search(r"(\d+) flows \((\d+) with errors\), (\d+) captured, "
+                      r"(\d+) filtered out, (\d+) dropped", p.stderr())
         self.assertTrue(m, "no exit summary on stderr:\n" + p.stderr())
-        total, _, captured, dropped = (int(x) for x in m.groups())
+        total, _, captured, filtered, dropped = (int(x) for x in m.groups())
+        self.assertEqual(filtered, 0)
         self.assertEqual(total, n)
         self.assertEqual(captured, len(flows))
         self.assertEqual(captured + dropped, n)
@@ -1448,6 +1449,27 @@ class E2E(unittest.TestCase):
         down = b"".join(base64.b64decode(m["content"]) for m in msgs if not m["from_client"])
         self.assertEqual((up, down), (b"".join(NOT_HTTP), b"".join(NOT_HTTP)))
         self.assertFalse(t.get("truncated"))
+
+    @ringcap_only
+    def test_save_stream_filter(self):
+        """--set save_stream_filter records only the flows that match (the
+        others are served and counted), with mitmproxy's filter syntax."""
+        p = self.proxy(sets=["save_stream_filter=~u keep= & !~c 404"], quiet=False)
+        for path in ("/bytes/10?keep=1", "/bytes/11?skip=1", "/status/404?keep=2",
+                     "/bytes/12?keep=3"):
+            st, _ = self.get(self.origin + path, p.port)
+            self.assertIn(st, (200, 404))
+        flows = p.flows()
+        self.assertEqual(sorted(path_of(f) for f in flows),
+                         ["/bytes/10?keep=1", "/bytes/12?keep=3"])
+        self.assertRegex(p.stderr(), r"4 flows .* 2 captured, 2 filtered out")
+
+    @ringcap_only
+    def test_save_stream_filter_malformed(self):
+        r = subprocess.run([ARGS.bin, "--set", "save_stream_filter=~c", "-p",
+                            str(free_port())], capture_output=True, timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b"save_stream_filter", r.stderr)
 
     def test_connect_http_inside(self):
         """HTTP inside a CONNECT tunnel is parsed: each request is an http
