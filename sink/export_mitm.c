@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sink/export.h"
+#include "sink/json_out.h"
 
 const char *exp_result_str(enum exp_result r)
 {
@@ -139,40 +140,6 @@ void tns_bytes(struct tns *t, const void *p, size_t n)
 {
 	atom(t, p, n, ',');
 }
-
-/* Length of the well-formed UTF-8 sequence at p[0..n), 0 if there is none
- * (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 void tns_str(struct tns *t, const void *s, size_t n)
 {
 	static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
@@ -180,7 +147,7 @@ void tns_str(struct tns *t, const void *s, size_t n)
 	size_t bad = 0, i;
 
 	for (i = 0; i < n;) {
-		size_t k = utf8_seq(p + i, n - i);
+		size_t k = json_utf8_len(p + i, n - i);
 		bad += !k;
 		i += k ? k : 1;
 	}
@@ -195,7 +162,7 @@ void tns_str(struct tns *t, const void *s, size_t n)
 		return;
 	put(t, pre, (size_t)k);
 	for (i = 0; i < n;) {
-		size_t m = utf8_seq(p + i, n - i);
+		size_t m = json_utf8_len(p + i, n - i);
 		if (m) {
 			put(t, p + i, m);
 			i += m;

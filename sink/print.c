@@ -3,6 +3,7 @@
  * one JSON object per flow (`ringcap read --json`). Formats in docs/CLI.md
  * and FLOWLOG.md. */
 #include "sink/flowlog.h"
+#include "sink/json_out.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -271,68 +272,11 @@ void flow_print_line(FILE *out, const struct flow *f, int verbosity)
 }
 
 /* --- JSON --------------------------------------------------------------- */
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), 0 if none. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* A JSON string; a byte that is not part of valid UTF-8 becomes \u00XX. */
 static void json_bytes(FILE *out, const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
 	fputc('"', out);
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len(p + i, n - i);
-		unsigned char c = p[i];
-
-		if (len > 1) {
-			fwrite(p + i, 1, len, out);
-			i += len;
-			continue;
-		}
-		i++;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c == '\r')
-			fputs("\\r", out);
-		else if (c == '\t')
-			fputs("\\t", out);
-		else if (c < 0x20 || len == 0)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
+	json_escape(out, s, n);
 	fputc('"', out);
 }
 
@@ -357,24 +301,8 @@ static void json_num(FILE *out, const char *k, double v)
 
 static void base64(FILE *out, const uint8_t *p, size_t n)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char q[4];
-
 	fputc('"', out);
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		q[0] = tab[v >> 18];
-		q[1] = tab[(v >> 12) & 63];
-		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? tab[v & 63] : '=';
-		fwrite(q, 1, 4, out);
-	}
+	json_base64(out, p, n);
 	fputc('"', out);
 }
 
