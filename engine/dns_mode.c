@@ -48,13 +48,13 @@ static bool q_forward(const struct dnsq *q)
 static void summarize(const uint8_t *msg, size_t len, char *out, size_t cap,
 		      int *rcode)
 {
-	struct dns_rr rrs[16];
-	static __thread char text[4096];
+	static __thread struct dns_rr rrs[128];
+	static __thread char text[16384];
 	struct dns_msg m;
 	size_t used = 0;
 	out[0] = 0;
 	*rcode = len >= 4 ? (msg[3] & 0x0f) : -1;
-	dns_msg_init(&m, rrs, 16, text, sizeof(text));
+	dns_msg_init(&m, rrs, 128, text, sizeof(text));
 	if (dns_parse(msg, len, &m, NULL) < 0)
 		return;
 	for (size_t i = 0; i < m.n_rrs && used + 1 < cap; i++) {
@@ -75,7 +75,7 @@ static void record(struct dnsq *q, const uint8_t *resp, size_t rlen)
 {
 	struct shard *s = q->s;
 	struct flow f;
-	char answers[512];
+	static __thread char answers[8192];
 	int rcode = -1;
 	memset(&f, 0, sizeof(f));
 	if (rlen)
@@ -176,7 +176,12 @@ static void answer_rcode(struct dnsq *q, uint8_t rcode)
 {
 	uint8_t out[600];
 	ssize_t n = dns_write_error(out, sizeof(out), q->q, q->qlen, rcode);
-	deliver(q, n > 0 ? out : NULL, n > 0 ? (size_t)n : 0);
+	if (n <= 0) { /* too short to answer (no id): record, send nothing */
+		record(q, NULL, 0);
+		free(q);
+		return;
+	}
+	deliver(q, out, (size_t)n);
 }
 
 static void send_cb(void *arg, int status, int timeouts, unsigned char *abuf,
@@ -188,7 +193,9 @@ static void send_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		free(q);
 		return;
 	}
-	if (status != ARES_SUCCESS || !abuf || alen < 12) {
+	/* NOCHECKRESP: an answer with any rcode (REFUSED, SERVFAIL...)
+	 * reaches us as it is and goes to the client unchanged */
+	if (!abuf || alen < 12) {
 		answer_rcode(q, DNS_RCODE_SERVFAIL);
 		return;
 	}
@@ -470,10 +477,12 @@ int dns_mode_init(struct shard *s, char *what, size_t what_len)
 			o.sock_state_cb_data = s;
 			o.timeout = 2000;
 			o.tries = 2;
+			o.flags = ARES_FLAG_NOCHECKRESP;
 			if (ares_init_options(&s->dns_fwd[i], &o,
 					      ARES_OPT_SOCK_STATE_CB |
 						      ARES_OPT_TIMEOUTMS |
-						      ARES_OPT_TRIES) != ARES_SUCCESS) {
+						      ARES_OPT_TRIES |
+						      ARES_OPT_FLAGS) != ARES_SUCCESS) {
 				snprintf(what, what_len, "c-ares init failed");
 				return -ENOMEM;
 			}

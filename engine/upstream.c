@@ -54,6 +54,18 @@ void dns_sock_state_cb(void *data, ares_socket_t fd, int readable,
 				w->gen = (w->gen + 1) & 0xffffff;
 				return;
 			}
+			if (w->armed && (w->want_r != !!readable ||
+					 w->want_w != !!writable)) {
+				/* the interest changed (a TCP socket that now
+				 * has a query to write): poll again for it */
+				struct io_uring_sqe *sqe = shard_sqe(s);
+				io_uring_prep_poll_remove(
+					sqe, ud_make(OP_DNSPOLL, w->gen, i));
+				io_uring_sqe_set_data64(sqe,
+							ud_make(OP_IGNORE, 0, 0));
+				w->armed = false;
+				w->gen = (w->gen + 1) & 0xffffff;
+			}
 			w->want_r = readable;
 			w->want_w = writable;
 			dns_arm(s, i);
