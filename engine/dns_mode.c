@@ -71,7 +71,8 @@ static void summarize(const uint8_t *msg, size_t len, char *out, size_t cap,
 	}
 }
 
-static void record(struct dnsq *q, const uint8_t *resp, size_t rlen)
+/* |err|: why there is no answer when rlen == 0 (0: the server gave none). */
+static void record(struct dnsq *q, const uint8_t *resp, size_t rlen, int err)
 {
 	struct shard *s = q->s;
 	struct flow f;
@@ -113,9 +114,12 @@ static void record(struct dnsq *q, const uint8_t *resp, size_t rlen)
 	}
 	if (!rlen) {
 		f.has_error = true;
-		f.err.code = RC_ENG_UPSTREAM_IO;
-		f.err.msg = RC_STR("no answer from the DNS server");
+		f.err.code = err ? err : RC_ENG_UPSTREAM_IO;
+		f.err.msg = err ? (struct rc_str){rc_strerror(err),
+						 (uint32_t)strlen(rc_strerror(err))}
+				: RC_STR("no answer from the DNS server");
 		f.err.ts = now;
+		f.term = err ? FLOW_TERM_CLIENT_ERROR : FLOW_TERM_UPSTREAM_ERROR;
 	}
 	atomic_fetch_add_explicit(&s->st.flows, 1, memory_order_relaxed);
 	if (f.has_error)
@@ -168,7 +172,7 @@ static void deliver(struct dnsq *q, const uint8_t *resp, size_t rlen)
 		if (x->gen == q->sess_gen && !(x->flags & SF_CLOSING))
 			session_dns_answer(s, x, resp, rlen);
 	}
-	record(q, resp, rlen);
+	record(q, resp, rlen, 0);
 	free(q);
 }
 
@@ -177,7 +181,7 @@ static void answer_rcode(struct dnsq *q, uint8_t rcode)
 	uint8_t out[600];
 	ssize_t n = dns_write_error(out, sizeof(out), q->q, q->qlen, rcode);
 	if (n <= 0) { /* too short to answer (no id): record, send nothing */
-		record(q, NULL, 0);
+		record(q, NULL, 0, RC_DNS_TRUNCATED);
 		free(q);
 		return;
 	}
@@ -361,7 +365,7 @@ static void dnsq_new(struct shard *s, unsigned mode_idx, int udp_fd,
 	q->qtype = m.qtype;
 	if (r < 0) {
 		if (len >= 3 && (msg[2] & 0x80)) { /* a response: never answer */
-			record(q, NULL, 0);
+			record(q, NULL, 0, RC_DNS_NOT_QUERY);
 			free(q);
 			return;
 		}

@@ -90,7 +90,8 @@ static int bounded_write(void *data, const char *buf, size_t len)
 		b->overflow = true;
 		return -1;
 	}
-	memcpy(b->p + b->off, buf, len);
+	if (len) /* an empty string may come with a NULL pointer */
+		memcpy(b->p + b->off, buf, len);
 	b->off += len;
 	return 0;
 }
