@@ -22,6 +22,8 @@
 
 static char tmp[64];
 static char err[512];
+static char *paths[64]; /* path_in() strings, freed by teardown() */
+static int npaths;
 
 static void setup(void)
 {
@@ -36,16 +38,21 @@ static void teardown(void)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	cr_assert_eq(system(cmd), 0);
+	while (npaths)
+		free(paths[--npaths]);
 }
 
 TestSuite(ca, .init = setup, .fini = teardown);
 
-/* "dir/name" in a fresh heap string (the test process is short-lived). */
+/* "dir/name" in a fresh heap string, freed at teardown (LeakSanitizer
+ * checks every test process). */
 static char *path_in(const char *dir, const char *name)
 {
 	char *p = NULL;
 
 	cr_assert_geq(asprintf(&p, "%s/%s", dir, name), 0);
+	cr_assert_lt(npaths, 64);
+	paths[npaths++] = p;
 	return p;
 }
 
