@@ -84,10 +84,7 @@ static void record(struct dnsq *q, const uint8_t *resp, size_t rlen, int err)
 	else
 		answers[0] = 0;
 	double now = rc_wall_now();
-	for (int i = 0; i < 16; i++)
-		f.id[i] = (uint8_t)rand();
-	f.id[6] = (f.id[6] & 0x0f) | 0x40;
-	f.id[8] = (f.id[8] & 0x3f) | 0x80;
+	shard_uuid(s, f.id);
 	f.type = FLOW_DNS;
 	f.mode = q_mode(q)->kind;
 	f.term = rlen ? FLOW_TERM_OK : FLOW_TERM_UPSTREAM_ERROR;

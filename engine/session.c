@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -149,26 +148,6 @@ static void local_endpoint(struct flow_endpoint *e, int fd)
 		endpoint_from(e, &ss);
 }
 
-static void make_uuid(struct shard *s, uint8_t id[16])
-{
-	/* xoshiro-style generator seeded from getrandom(), per shard. */
-	static __thread uint64_t st[2];
-	if (!st[0] && !st[1]) {
-		if (getrandom(st, sizeof(st), 0) != sizeof(st))
-			st[0] = rc_mono_ms() ^ (uint64_t)(uintptr_t)s, st[1] = 0x9e3779b97f4a7c15ull;
-	}
-	for (int i = 0; i < 2; i++) {
-		uint64_t s1 = st[0], s0 = st[1];
-		uint64_t r = s0 + s1;
-		st[0] = s0;
-		s1 ^= s1 << 23;
-		st[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
-		memcpy(id + 8 * i, &r, 8);
-	}
-	id[6] = (id[6] & 0x0f) | 0x40;
-	id[8] = (id[8] & 0x3f) | 0x80;
-}
-
 static void set_deadline(struct shard *s, struct sess *x, uint32_t ms)
 {
 	x->deadline = ms ? s->now + ms : 0;
@@ -208,7 +187,7 @@ static void flow_begin(struct shard *s, struct sess *x, double ts)
 	struct capture *c = &x->cap;
 	session_free_capture(x);
 	x->has_flow = true;
-	make_uuid(s, c->f.id);
+	shard_uuid(s, c->f.id);
 	c->f.type = FLOW_HTTP;
 	c->f.mode = sess_mode(s, x)->kind;
 	if (!x->c_local.port) { /* once per connection */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -430,6 +431,28 @@ static void on_accept(struct shard *s, struct io_uring_cqe *cqe)
 }
 
 /* ---- completions ---- */
+
+void shard_uuid(struct shard *s, uint8_t id[16])
+{
+	/* xorshift128+ seeded from getrandom(), one state per shard thread:
+	 * flow ids need to be unique, not secret. */
+	static __thread uint64_t st[2];
+	if (!st[0] && !st[1]) {
+		if (getrandom(st, sizeof(st), 0) != sizeof(st))
+			st[0] = rc_mono_ms() ^ (uint64_t)(uintptr_t)s,
+			st[1] = 0x9e3779b97f4a7c15ull;
+	}
+	for (int i = 0; i < 2; i++) {
+		uint64_t s1 = st[0], s0 = st[1];
+		uint64_t r = s0 + s1;
+		st[0] = s0;
+		s1 ^= s1 << 23;
+		st[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
+		memcpy(id + 8 * i, &r, 8);
+	}
+	id[6] = (id[6] & 0x0f) | 0x40;
+	id[8] = (id[8] & 0x3f) | 0x80;
+}
 
 bool shard_should_record(struct shard *s, const struct flow *f)
 {

@@ -427,6 +427,9 @@ void dns_tcp_query(struct shard *s, struct sess *x, const uint8_t *msg,
 		   size_t len) NONNULL(1, 2, 3);
 void session_dns_answer(struct shard *s, struct sess *x, const uint8_t *msg,
 			size_t len) NONNULL(1, 2);
+/* A fresh UUID v4 for a flow. */
+void shard_uuid(struct shard *s, uint8_t id[16]) NONNULL(1, 2);
+
 /* Should |f| go into the log (save_stream_filter)? Counts the others. */
 bool shard_should_record(struct shard *s, const struct flow *f) NONNULL(1, 2);
 
