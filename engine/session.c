@@ -24,6 +24,10 @@
 
 enum { SW_NONE, SW_FWD, SW_OWN };
 
+/* How long a new tunnel waits for the client's first bytes before it
+ * assumes a server-speaks-first protocol and relays as is. */
+#define SNIFF_WAIT_MS 1000
+
 static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 const char *rq_state_str(enum rq_state st)
@@ -1671,6 +1675,14 @@ void session_on_timeout(struct shard *s, struct sess *x)
 	case RQ_HEAD:
 		reply_error(s, x, 408, RC_ENG_HEADER_TIMEOUT, NULL);
 		return;
+	case RQ_SNIFF:
+		/* The client has said nothing: the server may speak first
+		 * (SMTP, SSH banners). Relay as is. */
+		if (!rbuf_len(&x->c.in)) {
+			start_tunnel(s, x);
+			return;
+		}
+		break;
 	case RQ_UPSTREAM:
 		if (x->u.fd >= 0)
 			shutdown(x->u.fd, SHUT_RDWR);
@@ -1976,6 +1988,7 @@ static void tunnel_established(struct shard *s, struct sess *x)
 		return;
 	}
 	x->rq = RQ_SNIFF;
+	set_deadline(s, x, SNIFF_WAIT_MS);
 	client_process(s, x);
 }
 

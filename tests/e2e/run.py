@@ -1471,6 +1471,48 @@ class E2E(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(b"save_stream_filter", r.stderr)
 
+    def test_connect_server_speaks_first(self):
+        """A tunnel to a server that talks first (an SMTP-like banner): after
+        a short wait for the client, ringcap relays as is."""
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+
+        def serve():
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(b"220 banner ready\r\n")
+                d = c.recv(100)
+                c.sendall(b"250 got " + d)
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            p = self.proxy()
+            bp = ls.getsockname()[1]
+            s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+            with s:
+                s.settimeout(10)
+                s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n\r\n" % bp)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += s.recv(1)
+                self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+                t0 = time.time()
+                self.assertEqual(s.recv(100), b"220 banner ready\r\n")
+                self.assertLess(time.time() - t0, 5)
+                s.sendall(b"HELO x\r\n")
+                self.assertEqual(s.recv(100), b"250 got HELO x\r\n")
+            flows = p.flows()
+        finally:
+            ls.close()
+        self.assertEqual(len(flows), 1, flows)
+        self.assertEqual(flows[0].get("type"), "tcp")
+        self.assertFalse(error_of(flows[0]), flows[0])
+
     def test_connect_http_inside(self):
         """HTTP inside a CONNECT tunnel is parsed: each request is an http
         flow (as mitmproxy does), the tunnel itself is none."""
