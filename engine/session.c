@@ -1254,6 +1254,44 @@ static bool recv_zero_copy(struct shard *s, struct sess *x, bool upstream,
 	return used > 0;
 }
 
+/* The response head for the client with "Connection: close" in place of
+ * the server's Connection and Keep-Alive fields, into x->obuf. */
+static int close_head(struct sess *x, const char *head, size_t hlen,
+		      const struct h1_response *rp)
+{
+	const char *eol = memchr(head, '\n', hlen);
+	if (!eol)
+		return -EINVAL;
+	/* a field may grow by the ": " the server wrote as ":" */
+	size_t cap = hlen + 2 * rp->num_headers + 32;
+	char *out = malloc(cap), *o = out;
+	if (!out)
+		return -ENOMEM;
+	size_t sl = (size_t)(eol - head) + 1; /* status line, kept as is */
+	memcpy(o, head, sl);
+	o += sl;
+	for (size_t i = 0; i < rp->num_headers; i++) {
+		const struct h1_header *h = &rp->headers[i];
+		if ((h->name_len == 10 && !strncasecmp(h->name, "Connection", 10)) ||
+		    (h->name_len == 10 && !strncasecmp(h->name, "Keep-Alive", 10)))
+			continue;
+		memcpy(o, h->name, h->name_len);
+		o += h->name_len;
+		*o++ = ':';
+		*o++ = ' ';
+		memcpy(o, h->value, h->value_len);
+		o += h->value_len;
+		*o++ = '\r';
+		*o++ = '\n';
+	}
+	memcpy(o, "Connection: close\r\n\r\n", 21);
+	o += 21;
+	free(x->obuf);
+	x->obuf = out;
+	x->obuf_len = (uint32_t)(o - out);
+	return 0;
+}
+
 static void on_response_head(struct shard *s, struct sess *x, ssize_t hlen,
 			     struct h1_response *rp)
 {
@@ -1299,10 +1337,17 @@ static void on_response_head(struct shard *s, struct sess *x, ssize_t hlen,
 		x->flags |= SF_CLIENT_CLOSE;
 	h1_body_init(&x->rsb, x->rs_kind, rp->content_length);
 	x->rs = RS_BODY;
-	x->u.sent_from_in = (uint32_t)hlen;
+	x->u.sent_from_in = (uint32_t)hlen; /* consumed once the head is out */
 	x->csend_what = SW_FWD;
 	x->resp_started = true;
 	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	if ((x->flags & SF_CLIENT_CLOSE) && rp->keep_alive && rp->status != 101 &&
+	    close_head(x, head, (size_t)hlen, rp) == 0) {
+		/* the client's connection ends after this response: say so,
+		 * whatever the server said about ours */
+		sess_send(s, x, false, x->obuf, x->obuf_len);
+		return;
+	}
 	sess_send(s, x, false, head, (uint32_t)hlen);
 }
 

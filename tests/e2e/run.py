@@ -1078,6 +1078,9 @@ class E2E(unittest.TestCase):
             "GET http://%s/bytes/5 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
             "GET http://%s/bytes/6 HTTP/1.1\r\nHost: %s\r\n\r\n" % (o, o, o, o)).encode(), 1)
         self.assertEqual((rs[0].status, rs[0].body), (200, backend.payload(5)))
+        # the client is told its connection ends, whatever the (kept-alive)
+        # upstream connection's response said
+        self.assertEqual((rs[0].header("Connection") or "").lower(), "close")
         rest, closed = read_until_close(s, c, 5)
         s.close()
         self.assertTrue(closed, "connection not closed after Connection: close")
