@@ -119,6 +119,23 @@ static void rbuf_trim(struct rbuf *b)
 	}
 }
 
+/* "name[:port]" or "[v6]:port" (a Host field): the host, without
+ * brackets, in |h| and |hl|; the port, if any, in |port| unless NULL. */
+static void split_host_port(const char **h, size_t *hl, uint16_t *port)
+{
+	const char *colon = memrchr(*h, ':', *hl);
+	const char *rb = memrchr(*h, ']', *hl);
+	if (colon && (!rb || colon > rb)) {
+		if (port)
+			*port = (uint16_t)strtoul(colon + 1, NULL, 10);
+		*hl = (size_t)(colon - *h);
+	}
+	if (*hl >= 2 && (*h)[0] == '[' && (*h)[*hl - 1] == ']') {
+		(*h)++;
+		*hl -= 2;
+	}
+}
+
 static void endpoint_from(struct flow_endpoint *e,
 			  const struct sockaddr_storage *ss)
 {
@@ -863,14 +880,7 @@ static int route_request(struct shard *s, struct sess *x,
 		    rq->host_hdr_len < sizeof(c->url_host)) {
 			const char *hh = rq->host_hdr;
 			size_t hhl = rq->host_hdr_len;
-			const char *colon = memrchr(hh, ':', hhl);
-			const char *rb = memrchr(hh, ']', hhl);
-			if (colon && (!rb || colon > rb))
-				hhl = (size_t)(colon - hh);
-			if (hhl >= 2 && hh[0] == '[' && hh[hhl - 1] == ']') {
-				hh++;
-				hhl -= 2;
-			}
+			split_host_port(&hh, &hhl, NULL);
 			memcpy(c->url_host, hh, hhl);
 			c->url_host[hhl] = 0;
 		}
@@ -897,16 +907,7 @@ static int route_request(struct shard *s, struct sess *x,
 		/* Host: name[:port] or [v6]:port */
 		h = rq->host_hdr;
 		hl = rq->host_hdr_len;
-		const char *colon = memrchr(h, ':', hl);
-		const char *rb = memrchr(h, ']', hl);
-		if (colon && (!rb || colon > rb)) {
-			port = (uint16_t)strtoul(colon + 1, NULL, 10);
-			hl = (size_t)(colon - h);
-		}
-		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-			h++;
-			hl -= 2;
-		}
+		split_host_port(&h, &hl, &port);
 	}
 	if (m->kind == FLOW_MODE_REVERSE) {
 		fr->scheme = (struct rc_str){m->scheme, (uint32_t)strlen(m->scheme)};
@@ -2084,6 +2085,18 @@ void session_dns_answer(struct shard *s, struct sess *x, const uint8_t *msg,
 
 /* ---- SOCKS5 ---- */
 
+/* Send one SOCKS5 negotiation message of ours (copied: it must outlive
+ * the send). */
+static void socks_send(struct shard *s, struct sess *x, const uint8_t *msg,
+		       size_t n)
+{
+	if (msg != x->socks_out)
+		memcpy(x->socks_out, msg, n);
+	x->socks_out_len = (uint8_t)n;
+	x->csend_what = SW_OWN;
+	sess_send(s, x, false, (const char *)x->socks_out, x->socks_out_len);
+}
+
 static void socks_reply(struct shard *s, struct sess *x, uint8_t rep)
 {
 	struct sockaddr_storage ss;
@@ -2092,12 +2105,11 @@ static void socks_reply(struct shard *s, struct sess *x, uint8_t rep)
 	if (rep == SOCKS5_REP_SUCCEEDED && x->u.fd >= 0 &&
 	    getsockname(x->u.fd, (struct sockaddr *)&ss, &sl) == 0)
 		bound = (const struct sockaddr *)&ss;
-	x->socks_out_len = (uint8_t)socks5_write_reply(x->socks_out, rep, bound);
-	x->csend_what = SW_OWN;
+	size_t n = socks5_write_reply(x->socks_out, rep, bound);
 	x->resp_started = true;
 	if (rep != SOCKS5_REP_SUCCEEDED)
 		x->flags |= SF_OWN_REPLY | SF_CLIENT_CLOSE;
-	sess_send(s, x, false, (const char *)x->socks_out, x->socks_out_len);
+	socks_send(s, x, x->socks_out, n);
 }
 
 /* A SOCKS5 negotiation message the client must not get past. */
@@ -2113,11 +2125,8 @@ static void socks_fail(struct shard *s, struct sess *x, int code,
 		flow_done(s, x);
 		return;
 	}
-	memcpy(x->socks_out, answer, n);
-	x->socks_out_len = (uint8_t)n;
-	x->csend_what = SW_OWN;
 	x->resp_started = true;
-	sess_send(s, x, false, (const char *)x->socks_out, x->socks_out_len);
+	socks_send(s, x, answer, n);
 }
 
 static void socks_process(struct shard *s, struct sess *x)
@@ -2148,10 +2157,7 @@ static void socks_process(struct shard *s, struct sess *x)
 				return;
 			}
 			x->socks_stage = method == SOCKS5_METHOD_USERPASS ? 1 : 2;
-			memcpy(x->socks_out, out, n);
-			x->socks_out_len = (uint8_t)n;
-			x->csend_what = SW_OWN;
-			sess_send(s, x, false, (const char *)x->socks_out, n);
+			socks_send(s, x, out, n);
 			return;
 		}
 		if (r == RC_SOCKS5_NO_METHODS) {
@@ -2179,10 +2185,7 @@ static void socks_process(struct shard *s, struct sess *x)
 				return;
 			}
 			x->socks_stage = 2;
-			memcpy(x->socks_out, out, n);
-			x->socks_out_len = (uint8_t)n;
-			x->csend_what = SW_OWN;
-			sess_send(s, x, false, (const char *)x->socks_out, n);
+			socks_send(s, x, out, n);
 			return;
 		}
 		if (r < 0) {
