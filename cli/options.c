@@ -349,6 +349,8 @@ int cli_set(struct cli_opts *o, const char *assignment, char *err,
 			r = -EINVAL;
 		else
 			snprintf(c->proxyauth, sizeof(c->proxyauth), "%s", v);
+	} else if (!strcmp(name, "http2")) {
+		r = parse_bool(v, &c->http2);
 	} else if (!strcmp(name, "ssl_insecure")) {
 		r = parse_bool(v, &c->ssl_insecure);
 	} else if (!strcmp(name, "tls_intercept")) {

@@ -55,20 +55,25 @@ void eng_config_defaults(struct eng_config *cfg)
 	cfg->tls = true;
 	snprintf(cfg->confdir, sizeof(cfg->confdir), "~/.ringcap");
 	cfg->leaf_cache_size = 4096;
+	cfg->http2 = true;
 }
 
-/* ALPN on the client side: HTTP/1.1 is what the engine speaks (HTTP/2 is
- * a later issue); a client that offers only h2 gets no ALPN at all. */
+/* ALPN on the client side: h2 when the client offers it (and http2 is on;
+ * upstream connections speak HTTP/1.1 and engine/h2.c translates), else
+ * HTTP/1.1; a client that offers neither gets no ALPN at all. */
 static int alpn_select(SSL *ssl, const unsigned char **out,
 		       unsigned char *outlen, const unsigned char *in,
 		       unsigned int inlen, void *arg)
 {
+	static const unsigned char h2[] = "\x02h2\x08http/1.1";
 	static const unsigned char h11[] = "\x08http/1.1";
+	const struct eng_config *cfg = arg;
 	unsigned char *sel = NULL;
 	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in,
-				  inlen) != OPENSSL_NPN_NEGOTIATED)
+	/* our preference order: SSL_select_next_proto walks the first list */
+	if (SSL_select_next_proto(&sel, outlen, cfg->http2 ? h2 : h11,
+				  cfg->http2 ? sizeof(h2) - 1 : sizeof(h11) - 1,
+				  in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
@@ -76,8 +81,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 
 static void leaf_ctx_setup(SSL_CTX *ctx, void *arg)
 {
-	(void)arg;
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, arg);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 }
 
@@ -129,7 +133,7 @@ static int tls_setup(struct eng *e, char *what, size_t what_len)
 	if (r < 0)
 		return r;
 	r = leaf_cache_new(&t->leaves, t->ca, cfg->leaf_cache_size,
-			   leaf_ctx_setup, NULL, what, what_len);
+			   leaf_ctx_setup, (void *)cfg, what, what_len);
 	if (r < 0)
 		return r;
 	leaf_cache_load_disk(t->leaves);

@@ -46,6 +46,7 @@ struct eng_config {
 	uint32_t max_header_size;
 	uint32_t upstream_pool_size;
 	int verbosity;
+	bool http2;               /* HTTP/2 with clients (ALPN h2, h2c preface) */
 	/* TLS interception */
 	bool tls;                 /* intercept (false: CONNECT is a plain tunnel) */
 	bool ssl_insecure;        /* do not verify upstream certificates */

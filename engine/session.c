@@ -34,7 +34,7 @@ const char *rq_state_str(enum rq_state st)
 {
 	static const char *const n[RQ_STATE_COUNT] = {
 		"idle", "head", "upstream", "body", "done", "tunnel",
-		"sniff", "tls-setup", "socks", "dns"};
+		"sniff", "tls-setup", "socks", "dns", "h2"};
 	return st < RQ_STATE_COUNT ? n[st] : "?";
 }
 
@@ -67,6 +67,8 @@ static void upstream_process(struct shard *s, struct sess *x);
 static void flow_done(struct shard *s, struct sess *x);
 static void upstream_ready(struct shard *s, struct sess *x);
 static void sniff_client(struct shard *s, struct sess *x);
+static void become_h2(struct shard *s, struct sess *x);
+static bool maybe_h2c(struct shard *s, struct sess *x);
 static void tunnel_established(struct shard *s, struct sess *x);
 static void socks_reply(struct shard *s, struct sess *x, uint8_t rep);
 static void socks_process(struct shard *s, struct sess *x);
@@ -430,6 +432,8 @@ static void flow_tls_facts(struct sess *x)
 		tls_describe(&x->c, &f->client_tls, x->tls_c_desc,
 			     sizeof(x->tls_c_desc));
 		f->client_tls.ts_setup = x->c_tls_ts;
+	} else if (x->h2_ctls.present) { /* a stream: its connection's */
+		f->client_tls = x->h2_ctls;
 	} else if (x->sni[0] && f->type == FLOW_TCP) {
 		/* passed through: the SNI is all we know */
 		f->client_tls.present = true;
@@ -454,12 +458,13 @@ static void flow_done(struct shard *s, struct sess *x)
 	bool up_ok = x->rq == RQ_DONE && x->rs == RS_DONE &&
 		     !(x->flags & SF_UP_NOREUSE) && x->rs_kind != H1_BODY_CLOSE;
 	bool tunnel = x->rq == RQ_TUNNEL;
-	bool closing = tunnel || s->stopping ||
+	/* a stream session ends with its one flow */
+	bool closing = tunnel || s->stopping || sess_is_stream(x) ||
 		       (x->flags & (SF_CLIENT_CLOSE | SF_OWN_REPLY));
 	if (x->has_flow) {
 		double now = rc_wall_now();
 		flow_tls_facts(x);
-		if (closing && !f->client.ts_end)
+		if (closing && !f->client.ts_end && !sess_is_stream(x))
 			f->client.ts_end = now;
 		if ((closing || !up_ok) && f->has_server && !f->server.ts_end)
 			f->server.ts_end = now;
@@ -873,7 +878,8 @@ static int route_request(struct shard *s, struct sess *x,
 		/* HTTP found inside a CONNECT, transparent or SOCKS connection:
 		 * every request goes to the tunnel's target, whatever the Host
 		 * header says */
-		fr->scheme = x->c.ssl ? RC_STR("https") : RC_STR("http");
+		bool ctls = x->c.ssl || x->h2_ctls.present;
+		fr->scheme = ctls ? RC_STR("https") : RC_STR("http");
 		snprintf(c->url_host, sizeof(c->url_host), "%s",
 			 x->sni[0] ? x->sni : x->tunnel_host);
 		if (rq->host_hdr && rq->host_hdr_len &&
@@ -889,7 +895,7 @@ static int route_request(struct shard *s, struct sess *x,
 		fr->port = x->tunnel_port;
 		*chost = x->tunnel_host;
 		*cport = x->tunnel_port;
-		x->up_tls = x->c.ssl != NULL;
+		x->up_tls = ctls;
 		return 0;
 	}
 	if (rq->form == H1_FORM_ABSOLUTE || rq->form == H1_FORM_AUTHORITY) {
@@ -956,6 +962,15 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 	fr->num_headers = (uint32_t)rq->num_headers;
 	fr->http_version = rq->version_minor ? RC_STR("HTTP/1.1")
 					     : RC_STR("HTTP/1.0");
+	if (sess_is_stream(x)) {
+		/* the client spoke HTTP/2; the last fields were added for
+		 * the HTTP/1.1 upstream (Host, framing) and are not its */
+		struct sess *p = &s->sess[x->h2_parent];
+		uint32_t synth = x->h2_sid > 0 && p->h2
+			? h2conn_req_synth(p->h2, x->h2_sid) : 0;
+		fr->http_version = RC_STR("HTTP/2.0");
+		fr->num_headers -= synth <= fr->num_headers ? synth : 0;
+	}
 	if (rq->form == H1_FORM_ABSOLUTE)
 		fr->path = rq->t.path_len
 			? rebase(c->req_head, head, rq->t.path, rq->t.path_len)
@@ -1437,6 +1452,18 @@ static void client_process(struct shard *s, struct sess *x)
 			sess_arm_recv(s, x, false);
 			return;
 		}
+		if (x->rq == RQ_IDLE && maybe_h2c(s, x)) {
+			int h = h2_sniff_preface(x->c.in.p + x->c.in.rd,
+						 rbuf_len(&x->c.in));
+			if (h == 0 && !x->c.eof) {
+				sess_arm_recv(s, x, false);
+				return;
+			}
+			if (h > 0) {
+				become_h2(s, x);
+				return;
+			}
+		}
 		if (x->rq == RQ_IDLE && !x->sniffed && !x->c.ssl && s->tls &&
 		    sess_mode(s, x)->kind == FLOW_MODE_REVERSE) {
 			/* a reverse proxy port takes TLS and plain HTTP alike */
@@ -1466,6 +1493,9 @@ static void client_process(struct shard *s, struct sess *x)
 		return;
 	case RQ_TLS_SETUP:
 		return; /* handshakes in progress */
+	case RQ_H2:
+		h2_conn_process(s, x);
+		return;
 	case RQ_DONE:
 		if (x->c.eof && !rbuf_len(&x->c.in))
 			x->flags |= SF_CLIENT_CLOSE; /* half-closed after request */
@@ -1598,6 +1628,10 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 		client_process(s, x);
 		return;
 	}
+	if (x->rq == RQ_H2) { /* frames are out */
+		h2_conn_process(s, x);
+		return;
+	}
 	int what = x->csend_what;
 	x->csend_what = SW_NONE;
 	if (what == SW_OWN) {
@@ -1713,6 +1747,9 @@ void session_on_timeout(struct shard *s, struct sess *x)
 {
 	x->deadline = 0;
 	switch (x->rq) {
+	case RQ_H2:
+		h2_conn_timeout(s, x);
+		return;
 	case RQ_IDLE:
 		/* keep-alive idle: nothing to record */
 		upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
@@ -1752,7 +1789,15 @@ void session_on_shutdown(struct shard *s, struct sess *x, bool hard)
 {
 	if (x->flags & SF_PARKED)
 		return; /* the record is written; flow_done closes it */
-	if (x->rq == RQ_IDLE && !rbuf_len(&x->c.in)) {
+	if (x->rq == RQ_H2 && !hard) {
+		h2_conn_shutdown(s, x); /* GOAWAY; streams in flight finish */
+		return;
+	}
+	if (x->rq == RQ_H2) {
+		sess_close(s, x); /* its streams abort with it */
+		return;
+	}
+	if (x->rq == RQ_IDLE && !rbuf_len(&x->c.in) && !sess_is_stream(x)) {
 		sess_close(s, x);
 		return;
 	}
@@ -1912,6 +1957,56 @@ static void become_http(struct shard *s, struct sess *x)
 	client_process(s, x);
 }
 
+/* From here on the connection speaks HTTP/2: each stream is a session of
+ * its own, the connection itself no flow (as in mitmproxy). */
+static void become_h2(struct shard *s, struct sess *x)
+{
+	session_free_capture(x);
+	if (x->tun != TUN_NONE)
+		x->fixed_target = true; /* inside a tunnel: its target */
+	x->req_is_connect = false;
+	x->resp_started = false;
+	/* an upstream connection made for the tunnel goes to the pool */
+	upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
+	x->flags &= ~(SF_UP_REUSED | SF_UP_NOREUSE);
+	h2_conn_start(s, x);
+}
+
+static bool alpn_is_h2(const struct sess *x)
+{
+	const unsigned char *a = NULL;
+	unsigned al = 0;
+	SSL_get0_alpn_selected(x->c.ssl, &a, &al);
+	return al == 2 && a[0] == 'h' && a[1] == '2';
+}
+
+/* May a new connection start with the h2c preface (HTTP/2 with prior
+ * knowledge)? On reverse proxy ports and inside tunnels, as mitmproxy. */
+static bool maybe_h2c(struct shard *s, struct sess *x)
+{
+	return s->cfg->http2 && !sess_is_stream(x) && !x->h2 &&
+	       (sess_mode(s, x)->kind == FLOW_MODE_REVERSE || x->fixed_target);
+}
+
+void session_stream_start(struct shard *s, struct sess *x)
+{
+	x->rq = RQ_IDLE;
+	x->rs = RS_NONE;
+	set_deadline(s, x, s->cfg->header_timeout_ms);
+	client_process(s, x);
+}
+
+void session_stream_abort(struct shard *s, struct sess *x, int code,
+			  const char *detail)
+{
+	if (!x->has_flow || x->rq == RQ_IDLE) {
+		sess_close(s, x);
+		return;
+	}
+	flow_set_error(x, code, detail);
+	abort_flow(s, x, code, FLOW_TERM_CLIENT_CLOSED);
+}
+
 /* What does the client say first? TLS gets intercepted (or passed through),
  * HTTP gets parsed, anything else is relayed as a tcp flow. */
 static void sniff_client(struct shard *s, struct sess *x)
@@ -1920,6 +2015,10 @@ static void sniff_client(struct shard *s, struct sess *x)
 	const struct eng_mode *m = sess_mode(s, x);
 	bool http_port = m->kind == FLOW_MODE_REVERSE && x->tun == TUN_NONE;
 	x->sniffed = true;
+	if (x->c.ssl && x->tun != TUN_DIRECT_TLS && alpn_is_h2(x)) {
+		become_h2(s, x);
+		return;
+	}
 	if (!avail) {
 		if (x->c.eof && x->c.ssl) {
 			/* intercepted, then nothing: like mitmproxy, no flow */
@@ -2005,6 +2104,12 @@ out_plain:
 	}
 	if (x->tun != TUN_DIRECT_TCP && x->tun != TUN_DIRECT_TLS && avail) {
 		int h = looks_http(s, p, avail);
+		if (h < 0 && s->cfg->http2 && h2_sniff_preface(p, avail) >= 0)
+			h = h2_sniff_preface(p, avail) > 0 ? 2 : 0;
+		if (h == 2) {
+			become_h2(s, x);
+			return;
+		}
 		if (h == 0 && !x->c.eof) {
 			sess_arm_recv(s, x, false);
 			return;

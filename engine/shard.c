@@ -93,6 +93,11 @@ static void sess_free(struct shard *s, struct sess *x)
 	}
 	tls_side_free(&x->c);
 	tls_side_free(&x->u);
+	if (x->v_due)
+		h2_unready(s, x);
+	h2conn_free(x->h2);
+	free(x->h2_link);
+	free(x->h2_out);
 	free(x->c.in.p);
 	free(x->u.in.p);
 	free(x->obuf);
@@ -110,11 +115,20 @@ static void sess_free(struct shard *s, struct sess *x)
 	s->free_idx[s->nfree++] = sess_idx(s, x);
 }
 
+struct sess *shard_sess_new(struct shard *s)
+{
+	return sess_alloc(s);
+}
+
 void sess_close(struct shard *s, struct sess *x)
 {
 	if (x->flags & SF_CLOSING)
 		return;
 	x->flags |= SF_CLOSING;
+	if (x->h2)
+		h2_conn_closing(s, x);
+	if (sess_is_stream(x))
+		h2_stream_closing(s, x);
 	int fds[2] = {x->c.fd, x->u.fd};
 	for (int i = 0; i < 2; i++) {
 		if (fds[i] < 0)
@@ -138,6 +152,10 @@ void sess_close(struct shard *s, struct sess *x)
 void sess_arm_recv(struct shard *s, struct sess *x, bool upstream)
 {
 	struct side *sd = upstream ? &x->u : &x->c;
+	if (!upstream && sess_is_stream(x)) {
+		h2_stream_arm_recv(s, x);
+		return;
+	}
 	if (sd->ssl) {
 		tls_want(s, x, upstream);
 		return;
@@ -177,6 +195,10 @@ void sess_send(struct shard *s, struct sess *x, bool to_upstream,
 	       const char *p, uint32_t len)
 {
 	struct side *sd = to_upstream ? &x->u : &x->c;
+	if (!to_upstream && sess_is_stream(x)) {
+		h2_stream_send(s, x, p, len);
+		return;
+	}
 	if (sd->ssl) {
 		sd->send_armed = true; /* the session's send is out */
 		tls_send(s, x, to_upstream, p, len);
@@ -722,7 +744,8 @@ static void *shard_main(void *arg)
 	for (;;) {
 		if (s->stopping && !s->active)
 			break;
-		int r = io_uring_submit_and_wait(&s->ring, 1);
+		/* queued HTTP/2 stream work must not wait for a completion */
+		int r = io_uring_submit_and_wait(&s->ring, s->vready ? 0 : 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			fprintf(stderr, "ringcap: shard %u: io_uring: %s\n",
 				s->id, strerror(-r));
@@ -737,6 +760,8 @@ static void *shard_main(void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&s->ring, n);
+		if (s->vready)
+			h2_run_ready(s);
 		if (s->tls_ready)
 			tls_run_ready(s);
 		/* ENOBUFS waiters retry once buffers came back (or on tick). */

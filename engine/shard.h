@@ -14,7 +14,10 @@
 
 #include "engine/eng.h"
 #include "proto/h1.h"
+#include "proto/h2.h"
 #include "sink/filter.h"
+
+struct h2_link;
 
 /* ---- user_data: op (8 bits) | generation (24 bits) | slot (32 bits) ---- */
 enum op {
@@ -61,6 +64,7 @@ enum rq_state {
 	RQ_TLS_SETUP,  /* intercepting: upstream then client TLS handshakes */
 	RQ_SOCKS,      /* SOCKS5 negotiation */
 	RQ_DNS,        /* DNS over TCP: length-prefixed queries */
+	RQ_H2,         /* an HTTP/2 connection: its streams are sessions */
 	RQ_STATE_COUNT
 };
 enum rs_state {
@@ -218,7 +222,23 @@ struct sess {
 	char up_cert_sha[65];
 	char up_cert_names[512];
 	char tls_c_desc[400], tls_u_desc[400]; /* flow_tls strings */
+	/* HTTP/2 (engine/h2.c). A connection that speaks it has |h2|; each of
+	 * its streams is a session of its own (h2_sid > 0) whose client side
+	 * is virtual: request bytes come from the connection, response bytes
+	 * go to it, as HTTP/1.1. */
+	struct h2conn *h2;
+	struct h2_link *h2_link;  /* the connection's callback context */
+	char *h2_out;             /* frames being sent to the client */
+	uint32_t h2_parent, h2_parent_gen; /* a stream's connection */
+	int32_t h2_sid;
+	uint32_t h2_reset_code;   /* the client reset the stream with this */
+	uint8_t v_due;            /* VD_* work queued on shard->vready */
+	struct sess *v_next;
+	struct flow_tls h2_ctls;  /* the connection's client TLS facts */
 };
+
+/* A stream of an HTTP/2 connection (h2_sid < 0 once the stream is gone). */
+static inline bool sess_is_stream(const struct sess *x) { return x->h2_sid != 0; }
 
 struct listener {
 	int fd;
@@ -333,6 +353,7 @@ struct shard {
 	const struct filter *save_filter; /* shared, read-only; NULL: all */
 	struct filter_scratch *fscr;      /* this shard's matching memory */
 	struct leaf_l1 *leaf_l1; /* this shard's lock-free front of the cache */
+	struct sess *vready;     /* HTTP/2 streams with work due (engine/h2.c) */
 };
 
 /* eng.c: TLS state shared by every shard (read-only after start-up, but
@@ -414,6 +435,33 @@ void session_on_shutdown(struct shard *s, struct sess *x, bool hard)
 	NONNULL(1, 2);
 void session_retry_parked(struct shard *s, struct sess *x) NONNULL(1, 2);
 void session_free_capture(struct sess *x) NONNULL(1);
+
+/* h2.c: HTTP/2 client connections, their streams as sessions */
+/* The client connection |x| speaks HTTP/2 from here on (ALPN h2 or the
+ * h2c preface); bytes already in x->c.in are its first. */
+void h2_conn_start(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* Client bytes arrived / a send to the client finished on connection |x|. */
+void h2_conn_process(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* Connection |x| is closing: reset the streams it still has. */
+void h2_conn_closing(struct shard *s, struct sess *x) NONNULL(1, 2);
+void h2_conn_timeout(struct shard *s, struct sess *x) NONNULL(1, 2);
+void h2_conn_shutdown(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* A stream session's virtual client side (sess_arm_recv/sess_send). */
+void h2_stream_arm_recv(struct shard *s, struct sess *x) NONNULL(1, 2);
+void h2_stream_send(struct shard *s, struct sess *x, const char *p,
+		    uint32_t len) NONNULL(1, 2, 3);
+/* Stream session |x| is closing: end its stream on the connection. */
+void h2_stream_closing(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* Run what is due on streams (after each completion batch). */
+void h2_run_ready(struct shard *s) NONNULL(1);
+/* Take |x| off shard->vready (its slot is being freed). */
+void h2_unready(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* A new session in the slab (for a stream), or NULL when it is full. */
+struct sess *shard_sess_new(struct shard *s) NONNULL(1);
+/* session.c: start a stream session's first request. */
+void session_stream_start(struct shard *s, struct sess *x) NONNULL(1, 2);
+void session_stream_abort(struct shard *s, struct sess *x, int code,
+			  const char *detail) NONNULL(1, 2);
 
 /* dns_mode.c: the dns and reverse:dns modes */
 int dns_mode_init(struct shard *s, char *what, size_t what_len) NONNULL(1, 2);

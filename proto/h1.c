@@ -733,8 +733,17 @@ static ssize_t chunked_parse(struct h1_body *b, const char *buf, size_t len,
 		}
 		b->state = st;
 		i++;
+		if (st == CH_TRAILER_BOL && b->stop_at_trailers &&
+		    b->trailer_bytes == 0)
+			break; /* the caller takes the trailers */
 	}
 	return (ssize_t)i;
+}
+
+bool h1_body_in_trailers(const struct h1_body *b)
+{
+	return b->kind == H1_BODY_CHUNKED && !b->done &&
+	       b->state >= CH_TRAILER_BOL && b->state <= CH_END_LF;
 }
 
 ssize_t h1_body_parse(struct h1_body *b, const char *buf, size_t len,

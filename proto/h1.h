@@ -130,6 +130,11 @@ struct h1_body {
 	uint32_t trailer_bytes;
 	uint64_t total;     /* payload bytes decoded so far */
 	bool done;
+	/* Set by a caller that wants the trailer section itself (HTTP/2
+	 * translation): a parse call returns when the last chunk's size line
+	 * ends, and the caller then feeds the trailer bytes one at a time
+	 * while h1_body_in_trailers() says so. */
+	bool stop_at_trailers;
 };
 
 void h1_body_init(struct h1_body *b, enum h1_body_kind kind,
@@ -145,6 +150,9 @@ void h1_body_init(struct h1_body *b, enum h1_body_kind kind,
 ssize_t h1_body_parse(struct h1_body *b, const char *buf, size_t len,
 		      const char **data, size_t *data_len) NONNULL(1, 4, 5);
 
+/* Is the decoder inside a chunked body's trailer section (or its final
+ * CRLF)? */
+bool h1_body_in_trailers(const struct h1_body *b) NONNULL(1);
 /* The connection closed. Returns 0 if that ends the body cleanly (CLOSE
  * kind, or already done), or a negative RC_H1_* code if the body was cut
  * short. */
