@@ -28,6 +28,11 @@ enum {
 	VD_SENT = 1u << 3,  /* the virtual send is complete */
 	VD_RESET = 1u << 4, /* the client reset the stream */
 	VD_FAIL = 1u << 5,  /* the stream is gone or the response unusable */
+	/* the virtual upstream side (HTTP/2 to the server) */
+	VD_URECV = 1u << 6, /* response bytes (or the reset) for an armed recv */
+	VD_UFEED = 1u << 7, /* retry the pending request send */
+	VD_USENT = 1u << 8, /* the request send is complete */
+	VD_UFAIL = 1u << 9, /* the request could not be sent */
 };
 
 struct h2_link {
@@ -59,7 +64,7 @@ static struct sess *parent_of(struct shard *s, struct sess *x)
 	return p;
 }
 
-static void due(struct shard *s, struct sess *x, uint8_t what)
+static void due(struct shard *s, struct sess *x, uint16_t what)
 {
 	if (!x->v_due) {
 		x->v_next = s->vready;
@@ -241,6 +246,232 @@ void h2_conn_shutdown(struct shard *s, struct sess *x)
 	flush(s, x);
 }
 
+/* ---- HTTP/2 to the server: the connection's upstream side ---- */
+
+#define H2U_OUT_SIZE (64u * 1024)
+
+static void up_flush(struct shard *s, struct sess *x)
+{
+	if (!x->h2u || x->h2u_state != H2U_READY || x->u.send_armed ||
+	    x->u.fd < 0 || (x->flags & SF_CLOSING))
+		return;
+	ssize_t n = h2up_output(x->h2u, (uint8_t *)x->h2u_out, H2U_OUT_SIZE);
+	if (n > 0)
+		sess_send(s, x, true, x->h2u_out, (uint32_t)n);
+	else if (n < 0)
+		h2_up_dead(s, x);
+}
+
+static void cb_up_resp_data(void *arg, uint64_t user)
+{
+	struct h2_link *l = arg;
+	struct sess *x = sess_of_handle(l->s, user);
+	if (x && x->u.recv_armed)
+		due(l->s, x, VD_URECV);
+}
+
+static void cb_up_req_room(void *arg, uint64_t user)
+{
+	struct h2_link *l = arg;
+	struct sess *x = sess_of_handle(l->s, user);
+	if (x && x->u.send_armed)
+		due(l->s, x, VD_UFEED);
+}
+
+static void cb_up_reset(void *arg, uint64_t user, uint32_t code)
+{
+	struct h2_link *l = arg;
+	struct sess *x = sess_of_handle(l->s, user);
+	if (!x)
+		return;
+	x->h2u_reset = code | (1u << 31);
+	if (x->u.recv_armed)
+		due(l->s, x, VD_URECV);
+	if (x->u.send_armed)
+		due(l->s, x, VD_UFAIL);
+}
+
+static const struct h2up_cb up_callbacks = {
+	.on_resp_data = cb_up_resp_data,
+	.on_req_room = cb_up_req_room,
+	.on_reset = cb_up_reset,
+};
+
+/* Streams of |x| that wait for its upstream go on, one way or the other. */
+static void wake_waiters(struct shard *s, struct sess *x)
+{
+	uint32_t idx = sess_idx(s, x);
+	for (struct sess *c = s->active, *n; c; c = n) {
+		n = c->next;
+		if (c->h2u_waiting && c->h2_parent == idx &&
+		    c->h2_parent_gen == x->gen && !(c->flags & SF_CLOSING)) {
+			c->h2u_waiting = false;
+			session_upstream_resume(s, c);
+		}
+	}
+}
+
+void h2_up_ready(struct shard *s, struct sess *x)
+{
+	struct h2up_opts o = {0};
+	x->h2u_out = malloc(H2U_OUT_SIZE);
+	if (!x->h2u_out || h2up_new(&x->h2u, &up_callbacks, x->h2_link, &o) < 0) {
+		h2_up_off(s, x);
+		return;
+	}
+	x->h2u_state = H2U_READY;
+	up_flush(s, x);
+	sess_arm_recv(s, x, true);
+	wake_waiters(s, x);
+}
+
+void h2_up_off(struct shard *s, struct sess *x)
+{
+	x->h2u_state = H2U_OFF;
+	wake_waiters(s, x);
+}
+
+void h2_up_dead(struct shard *s, struct sess *x)
+{
+	if (x->h2u_state != H2U_READY)
+		return;
+	x->h2u_state = H2U_OFF; /* new streams get connections of their own */
+	if (x->h2u)
+		h2up_reset_all(x->h2u, 2 /* INTERNAL_ERROR */);
+	if (x->u.fd >= 0)
+		shutdown(x->u.fd, SHUT_RDWR); /* closed with the session */
+}
+
+void h2_up_process(struct shard *s, struct sess *x)
+{
+	if ((x->flags & SF_CLOSING) || x->h2u_state != H2U_READY)
+		return;
+	uint32_t n = x->u.in.wr - x->u.in.rd;
+	if (n) {
+		ssize_t r = h2up_input(x->h2u, (uint8_t *)x->u.in.p + x->u.in.rd, n);
+		x->u.in.rd = x->u.in.wr = 0;
+		if (r < 0) {
+			if (s->cfg->verbosity >= 1)
+				fprintf(stderr, "ringcap: %s:%u: upstream HTTP/2: "
+					"protocol error\n", x->up_host, x->up_port);
+			up_flush(s, x); /* the GOAWAY, if it can still go */
+			h2_up_dead(s, x);
+			return;
+		}
+	}
+	if (x->u.eof) {
+		h2_up_dead(s, x);
+		return;
+	}
+	up_flush(s, x);
+	sess_arm_recv(s, x, true);
+}
+
+int h2_stream_upstream(struct shard *s, struct sess *x, const char *host,
+		       uint16_t port)
+{
+	struct sess *p = parent_of(s, x);
+	if (!p || !s->cfg->http2 || !x->up_tls)
+		return 0;
+	if (strcmp(p->up_host, host) != 0 || p->up_port != port)
+		return 0; /* not where the connection's upstream goes */
+	switch (p->h2u_state) {
+	case H2U_PENDING:
+		if (s->now - p->h2u_since > s->cfg->connect_timeout_ms)
+			return 0;
+		x->h2u_waiting = true;
+		return 2;
+	case H2U_READY:
+		if (!h2up_usable(p->h2u))
+			return 0;
+		x->h2u_st = h2up_open(p->h2u, handle_of(s, x));
+		if (!x->h2u_st)
+			return 0;
+		x->u_virtual = true;
+		x->h2u_reset = 0;
+		x->u_peer = p->u_peer;
+		x->u_local = p->u_local;
+		if (p->u.ssl && p->u.hs_done) {
+			tls_describe(&p->u, &x->h2_stls, x->tls_u_desc,
+				     sizeof(x->tls_u_desc));
+			x->h2_stls.ts_setup = p->u_tls_ts;
+		}
+		memcpy(x->up_cert_sha, p->up_cert_sha, sizeof(x->up_cert_sha));
+		memcpy(x->up_cert_names, p->up_cert_names, sizeof(x->up_cert_names));
+		memcpy(x->up_verify_msg, p->up_verify_msg, sizeof(x->up_verify_msg));
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void ufeed(struct shard *s, struct sess *x)
+{
+	struct sess *p = parent_of(s, x);
+	ssize_t r = p && p->h2u && x->h2u_st && !x->h2u_reset
+		? h2up_req_feed(p->h2u, x->h2u_st, "https", x->u.sendp,
+				x->u.sendlen)
+		: -EPIPE;
+	if (r < 0) {
+		due(s, x, VD_UFAIL);
+		return;
+	}
+	x->u.sendp += r;
+	x->u.sendlen -= (uint32_t)r;
+	if (!x->u.sendlen)
+		due(s, x, VD_USENT);
+	up_flush(s, p);
+}
+
+void h2_stream_usend(struct shard *s, struct sess *x, const char *p,
+		     uint32_t len)
+{
+	x->u.send_armed = true;
+	x->u.sendp = p;
+	x->u.sendlen = len;
+	ufeed(s, x);
+}
+
+void h2_stream_uarm_recv(struct shard *s, struct sess *x)
+{
+	if (x->u.recv_armed || (x->flags & SF_CLOSING))
+		return;
+	x->u.recv_armed = true;
+	struct sess *p = parent_of(s, x);
+	const char *d;
+	if (x->h2u_reset || !p || !x->h2u_st ||
+	    h2up_resp_peek(p->h2u, x->h2u_st, &d))
+		due(s, x, VD_URECV);
+}
+
+static void udeliver(struct shard *s, struct sess *x)
+{
+	struct sess *p = parent_of(s, x);
+	const char *d = NULL;
+	size_t n = p && x->h2u_st ? h2up_resp_peek(p->h2u, x->h2u_st, &d) : 0;
+	if (!x->u.recv_armed)
+		return;
+	if (!n) {
+		if (x->h2u_reset || !p || !x->h2u_st) {
+			/* the server reset the stream (or the connection
+			 * broke): the upstream side ends here */
+			x->u.recv_armed = false;
+			session_on_recv(s, x, true, NULL, -ECONNRESET, -1);
+		}
+		return;
+	}
+	if (n > H2_DELIVER_MAX)
+		n = H2_DELIVER_MAX;
+	x->u.recv_armed = false;
+	struct h2up_stream *st = x->h2u_st;
+	session_on_recv(s, x, true, d, (int)n, -1);
+	if (p->flags & SF_CLOSING)
+		return;
+	if (x->h2u_st == st) /* still ours (not ended inside the call) */
+		h2up_resp_consume(p->h2u, st, n);
+	up_flush(s, p); /* WINDOW_UPDATE */
+}
+
 /* ---- a stream session's virtual client side ---- */
 
 void h2_stream_arm_recv(struct shard *s, struct sess *x)
@@ -288,6 +519,11 @@ void h2_stream_send(struct shard *s, struct sess *x, const char *p,
 void h2_stream_closing(struct shard *s, struct sess *x)
 {
 	struct sess *p = parent_of(s, x);
+	if (p && x->h2u_st && p->h2u) {
+		h2up_stream_end(p->h2u, x->h2u_st);
+		up_flush(s, p);
+	}
+	x->h2u_st = NULL;
 	if (!p || x->h2_sid <= 0)
 		return;
 	h2conn_resp_end(p->h2, x->h2_sid, x->rs == RS_DONE);
@@ -324,7 +560,7 @@ void h2_run_ready(struct shard *s)
 	while (list) {
 		struct sess *x = list;
 		list = x->v_next;
-		uint8_t what = x->v_due;
+		uint16_t what = x->v_due;
 		x->v_due = 0;
 		x->v_next = NULL;
 		if (x->flags & (SF_CLOSING | SF_PARKED))
@@ -358,5 +594,22 @@ void h2_run_ready(struct shard *s)
 			continue;
 		if (what & VD_RECV)
 			deliver(s, x);
+		if (x->gen != gen || (x->flags & SF_CLOSING))
+			continue;
+		if (what & VD_UFAIL) {
+			x->u.send_armed = false;
+			session_on_send_error(s, x, true, -EPIPE);
+			continue;
+		}
+		if (what & VD_UFEED)
+			ufeed(s, x);
+		if (what & VD_USENT && !(x->v_due & VD_UFAIL)) {
+			x->u.send_armed = false;
+			session_on_sent(s, x, true);
+		}
+		if (x->gen != gen || (x->flags & SF_CLOSING))
+			continue;
+		if (what & VD_URECV)
+			udeliver(s, x);
 	}
 }

@@ -68,6 +68,7 @@ static void flow_done(struct shard *s, struct sess *x);
 static void upstream_ready(struct shard *s, struct sess *x);
 static void sniff_client(struct shard *s, struct sess *x);
 static void become_h2(struct shard *s, struct sess *x);
+static bool side_alpn_is_h2(const struct side *sd);
 static bool maybe_h2c(struct shard *s, struct sess *x);
 static void tunnel_established(struct shard *s, struct sess *x);
 static void socks_reply(struct shard *s, struct sess *x, uint8_t rep);
@@ -439,10 +440,14 @@ static void flow_tls_facts(struct sess *x)
 		f->client_tls.present = true;
 		f->client_tls.sni = (struct rc_str){x->sni, (uint32_t)strlen(x->sni)};
 	}
-	if (x->u.ssl && x->u.hs_done) {
+	if ((x->u.ssl && x->u.hs_done) || x->h2_stls.present) {
 		struct flow_tls *t = &f->server_tls;
-		tls_describe(&x->u, t, x->tls_u_desc, sizeof(x->tls_u_desc));
-		t->ts_setup = x->u_tls_ts;
+		if (x->u.ssl && x->u.hs_done) {
+			tls_describe(&x->u, t, x->tls_u_desc, sizeof(x->tls_u_desc));
+			t->ts_setup = x->u_tls_ts;
+		} else {
+			*t = x->h2_stls; /* the HTTP/2 upstream connection's */
+		}
 		t->cert_sha256 = (struct rc_str){x->up_cert_sha,
 						 (uint32_t)strlen(x->up_cert_sha)};
 		t->cert_names = (struct rc_str){x->up_cert_names,
@@ -747,6 +752,28 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 {
 	x->rq = RQ_UPSTREAM;
 	set_deadline(s, x, s->cfg->connect_timeout_ms);
+	if (sess_is_stream(x) && !x->u_virtual && x->u.fd < 0) {
+		/* a stream of an HTTP/2 connection: over the connection's
+		 * HTTP/2 upstream when there is one */
+		int r = h2_stream_upstream(s, x, host, port);
+		if (r == 2) { /* its outcome is not known yet */
+			if (host != x->up_host)
+				snprintf(x->up_host, sizeof(x->up_host), "%s", host);
+			x->up_port = port;
+			return;
+		}
+		if (r == 1) {
+			struct capture *c = &x->cap;
+			snprintf(x->up_host, sizeof(x->up_host), "%s", host);
+			x->up_port = port;
+			c->f.has_server = true;
+			c->f.server.ts_start = c->f.server.ts_setup = rc_wall_now();
+			c->f.server.peer = x->u_peer;
+			c->f.server.local = x->u_local;
+			upstream_ready(s, x);
+			return;
+		}
+	}
 	if (x->u.fd >= 0 && !(x->flags & SF_UP_NOREUSE) &&
 	    (x->u.ssl != NULL) == x->up_tls && x->up_port == port &&
 	    strcmp(x->up_host, host) == 0) {
@@ -778,6 +805,13 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 	x->cap.f.server.ts_start = rc_wall_now();
 	x->flags |= SF_IN_DNS;
 	dns_resolve(s, x, host, port);
+}
+
+void session_upstream_resume(struct shard *s, struct sess *x)
+{
+	char host[256];
+	snprintf(host, sizeof(host), "%s", x->up_host);
+	get_upstream(s, x, host, x->up_port);
 }
 
 /* Build the head we send upstream into x->obuf. */
@@ -1338,6 +1372,14 @@ static void on_response_head(struct shard *s, struct sess *x, ssize_t hlen,
 					     : RC_STR("HTTP/1.0");
 	fr->headers = c->resp_hdrs;
 	fr->num_headers = (uint32_t)rp->num_headers;
+	if (x->u_virtual && x->h2u_st) {
+		/* the server spoke HTTP/2: no reason phrase; the framing
+		 * field added for HTTP/1.1 is not the server's */
+		uint32_t synth = h2up_resp_synth(x->h2u_st);
+		fr->http_version = RC_STR("HTTP/2.0");
+		fr->reason = RC_STR("");
+		fr->num_headers -= synth <= fr->num_headers ? synth : 0;
+	}
 	fr->ts_start = rc_wall_now();
 	const char *m = x->req_head_is_head ? "HEAD" : "GET";
 	x->rs_kind = h1_response_body_kind(rp, m, strlen(m));
@@ -1509,6 +1551,10 @@ static void upstream_process(struct shard *s, struct sess *x)
 {
 	if (x->flags & (SF_CLOSING | SF_PARKED))
 		return;
+	if (x->rq == RQ_H2) {
+		h2_up_process(s, x);
+		return;
+	}
 	switch (x->rs) {
 	case RS_HEAD:
 		if (x->u.sent_from_in)
@@ -1570,6 +1616,13 @@ void session_on_send_error(struct shard *s, struct sess *x, bool upstream,
 	struct side *sd = upstream ? &x->u : &x->c;
 	sd->eof = true;
 	sd->err = res;
+	if (x->rq == RQ_H2) {
+		if (upstream)
+			h2_up_dead(s, x);
+		else
+			sess_close(s, x);
+		return;
+	}
 	if (upstream && x->rq == RQ_BODY && x->rs == RS_HEAD) {
 		/* The server stopped reading (it may still answer, e.g. 413):
 		 * stop forwarding the request and wait for its response. */
@@ -1612,6 +1665,10 @@ static void sent_release(struct shard *s, struct sess *x, struct side *src,
 void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 {
 	x->last_active = s->now;
+	if (to_upstream && x->rq == RQ_H2) {
+		h2_up_process(s, x);
+		return;
+	}
 	if (to_upstream) {
 		int what = x->usend_what;
 		x->usend_what = SW_NONE;
@@ -1666,6 +1723,20 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 void session_on_connect(struct shard *s, struct sess *x, int res)
 {
 	struct capture *c = &x->cap;
+	if (x->rq == RQ_H2) { /* the connection's HTTP/2 upstream */
+		if (res < 0 || tls_upstream_start(s, x, x->up_host) < 0) {
+			if (x->u.fd >= 0)
+				shutdown(x->u.fd, SHUT_RDWR);
+			h2_up_off(s, x);
+			return;
+		}
+		atomic_fetch_add_explicit(&s->st.upstream_connects, 1,
+					  memory_order_relaxed);
+		endpoint_from(&x->u_peer, &x->up_addr);
+		local_endpoint(&x->u_local, x->u.fd);
+		x->u_ep_fd = x->u.fd;
+		return;
+	}
 	if (res < 0) {
 		int code = res == -ETIMEDOUT ? RC_ENG_UPSTREAM_TIMEOUT
 					     : RC_ENG_UPSTREAM_REFUSED;
@@ -1732,6 +1803,11 @@ static void upstream_ready(struct shard *s, struct sess *x)
 void session_on_resolved(struct shard *s, struct sess *x, int err,
 			 const struct sockaddr *sa, socklen_t salen)
 {
+	if (x->rq == RQ_H2 && err) {
+		x->flags &= ~SF_IN_DNS;
+		h2_up_off(s, x);
+		return;
+	}
 	x->flags &= ~SF_IN_DNS;
 	if (err) {
 		char detail[300];
@@ -1833,8 +1909,18 @@ static int tls_upstream_start(struct shard *s, struct sess *x,
 		SSL_set_tlsext_host_name(ssl, name);
 		X509_VERIFY_PARAM_set1_host(vp, name, 0);
 	}
-	static const unsigned char alpn[] = "\x08http/1.1";
-	SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
+	/* h2 too when this connection may carry HTTP/2 streams: the one an
+	 * HTTP/2 client connection makes, or the upstream-first one of a
+	 * client that offers h2 */
+	static const unsigned char h11[] = "\x08http/1.1";
+	static const unsigned char h2[] = "\x02h2\x08http/1.1";
+	bool offer_h2 = s->cfg->http2 &&
+		(x->rq == RQ_H2 || (x->rq == RQ_TLS_SETUP && x->c_offers_h2 &&
+				    x->tun != TUN_DIRECT_TLS));
+	if (offer_h2)
+		SSL_set_alpn_protos(ssl, h2, sizeof(h2) - 1);
+	else
+		SSL_set_alpn_protos(ssl, h11, sizeof(h11) - 1);
 	x->up_tls = true;
 	atomic_fetch_add_explicit(&s->st.tls_userspace, 1, memory_order_relaxed);
 	return tls_side_start(s, x, true, ssl);
@@ -1947,6 +2033,8 @@ static int looks_http(struct shard *s, const char *p, size_t len)
 static void become_http(struct shard *s, struct sess *x)
 {
 	session_free_capture(x); /* the requests are the flows */
+	if (side_alpn_is_h2(&x->u)) /* HTTP/1.1 requests cannot go there */
+		upstream_detach(s, x, false);
 	x->fixed_target = true;
 	x->req_is_connect = false;
 	x->rq = RQ_IDLE;
@@ -1966,17 +2054,46 @@ static void become_h2(struct shard *s, struct sess *x)
 		x->fixed_target = true; /* inside a tunnel: its target */
 	x->req_is_connect = false;
 	x->resp_started = false;
-	/* an upstream connection made for the tunnel goes to the pool */
-	upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
+	/* The upstream connection made for the tunnel: HTTP/2 to the server
+	 * when it chose h2 (the streams share it), else it goes to the pool
+	 * for them. A reverse https proxy makes one of its own. */
+	bool up_h2 = x->u.fd >= 0 && x->u.ssl && x->u.hs_done &&
+		     side_alpn_is_h2(&x->u) && s->cfg->http2;
+	if (!up_h2)
+		upstream_detach(s, x, !(x->flags & SF_UP_NOREUSE));
 	x->flags &= ~(SF_UP_REUSED | SF_UP_NOREUSE);
 	h2_conn_start(s, x);
+	if (x->flags & SF_CLOSING)
+		return;
+	if (up_h2) {
+		x->up_fail_code = 0;
+		h2_up_ready(s, x);
+	} else if (x->tun == TUN_NONE && s->cfg->http2 &&
+		   !strcmp(sess_mode(s, x)->scheme, "https")) {
+		session_h2_upstream_begin(s, x);
+	}
 }
 
-static bool alpn_is_h2(const struct sess *x)
+void session_h2_upstream_begin(struct shard *s, struct sess *x)
+{
+	const struct eng_mode *m = sess_mode(s, x);
+	x->h2u_state = H2U_PENDING;
+	x->h2u_since = s->now;
+	x->up_tls = true;
+	snprintf(x->up_host, sizeof(x->up_host), "%s", m->host);
+	x->up_port = m->port;
+	snprintf(x->up_sni, sizeof(x->up_sni), "%s",
+		 is_ip_literal(m->host) ? "" : m->host);
+	x->flags |= SF_IN_DNS;
+	dns_resolve(s, x, m->host, m->port);
+}
+
+static bool side_alpn_is_h2(const struct side *sd)
 {
 	const unsigned char *a = NULL;
 	unsigned al = 0;
-	SSL_get0_alpn_selected(x->c.ssl, &a, &al);
+	if (sd->ssl)
+		SSL_get0_alpn_selected(sd->ssl, &a, &al);
 	return al == 2 && a[0] == 'h' && a[1] == '2';
 }
 
@@ -2015,7 +2132,7 @@ static void sniff_client(struct shard *s, struct sess *x)
 	const struct eng_mode *m = sess_mode(s, x);
 	bool http_port = m->kind == FLOW_MODE_REVERSE && x->tun == TUN_NONE;
 	x->sniffed = true;
-	if (x->c.ssl && x->tun != TUN_DIRECT_TLS && alpn_is_h2(x)) {
+	if (x->c.ssl && x->tun != TUN_DIRECT_TLS && side_alpn_is_h2(&x->c)) {
 		become_h2(s, x);
 		return;
 	}
@@ -2076,6 +2193,10 @@ static void sniff_client(struct shard *s, struct sess *x)
 		memcpy(x->sni, ch.sni, ch.sni_len);
 		x->sni[ch.sni_len] = 0;
 	}
+	x->c_offers_h2 = false;
+	for (size_t i = 0; i < ch.n_alpn; i++)
+		if (ch.alpn[i].len == 2 && !memcmp(ch.alpn[i].p, "h2", 2))
+			x->c_offers_h2 = true;
 	free(big); /* |ch| may point into it: nothing of it is used below */
 	if (http_port) {
 		/* reverse proxy port: the target is fixed, no upstream-first */
@@ -2333,6 +2454,25 @@ void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
 {
 	if (x->flags & SF_CLOSING)
 		return;
+	if (up && x->rq == RQ_H2) { /* the connection's HTTP/2 upstream */
+		char names[16][256];
+		x->u_tls_ts = rc_wall_now();
+		bool ok = !err;
+		if (ok) {
+			collect_upstream_cert(s, x, names, 16);
+			ok = upstream_cert_ok(s, x);
+			x->up_fail_code = 0; /* each stream will say it itself */
+		}
+		if (ok && side_alpn_is_h2(&x->u)) {
+			h2_up_ready(s, x);
+			return;
+		}
+		/* HTTP/1.1 (or no good): the streams use connections of their
+		 * own; a good one goes to the pool for them */
+		upstream_detach(s, x, ok);
+		h2_up_off(s, x);
+		return;
+	}
 	if (up) {
 		char names[16][256];
 		size_t n = 0;

@@ -96,6 +96,8 @@ static void sess_free(struct shard *s, struct sess *x)
 	if (x->v_due)
 		h2_unready(s, x);
 	h2conn_free(x->h2);
+	h2up_free(x->h2u);
+	free(x->h2u_out);
 	free(x->h2_link);
 	free(x->h2_out);
 	free(x->c.in.p);
@@ -156,6 +158,10 @@ void sess_arm_recv(struct shard *s, struct sess *x, bool upstream)
 		h2_stream_arm_recv(s, x);
 		return;
 	}
+	if (upstream && x->u_virtual) {
+		h2_stream_uarm_recv(s, x);
+		return;
+	}
 	if (sd->ssl) {
 		tls_want(s, x, upstream);
 		return;
@@ -197,6 +203,10 @@ void sess_send(struct shard *s, struct sess *x, bool to_upstream,
 	struct side *sd = to_upstream ? &x->u : &x->c;
 	if (!to_upstream && sess_is_stream(x)) {
 		h2_stream_send(s, x, p, len);
+		return;
+	}
+	if (to_upstream && x->u_virtual) {
+		h2_stream_usend(s, x, p, len);
 		return;
 	}
 	if (sd->ssl) {

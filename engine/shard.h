@@ -15,6 +15,7 @@
 #include "engine/eng.h"
 #include "proto/h1.h"
 #include "proto/h2.h"
+#include "proto/h2up.h"
 #include "sink/filter.h"
 
 struct h2_link;
@@ -232,9 +233,29 @@ struct sess {
 	uint32_t h2_parent, h2_parent_gen; /* a stream's connection */
 	int32_t h2_sid;
 	uint32_t h2_reset_code;   /* the client reset the stream with this */
-	uint8_t v_due;            /* VD_* work queued on shard->vready */
+	uint16_t v_due;           /* VD_* work queued on shard->vready */
 	struct sess *v_next;
 	struct flow_tls h2_ctls;  /* the connection's client TLS facts */
+	/* HTTP/2 to the server: the connection's session owns one upstream
+	 * HTTP/2 connection on its u side (h2u); a stream session with
+	 * u_virtual sends its request over it as stream h2u_st. */
+	struct h2up *h2u;
+	char *h2u_out;
+	uint8_t h2u_state;        /* enum h2u_state */
+	uint64_t h2u_since;       /* when the upstream connection began */
+	bool c_offers_h2;         /* the client's ClientHello lists h2 */
+	bool u_virtual;
+	bool h2u_waiting;         /* waits for the connection's upstream */
+	uint32_t h2u_reset;       /* the server reset the stream (code | 1<<31) */
+	struct h2up_stream *h2u_st;
+	struct flow_tls h2_stls;  /* the upstream connection's TLS facts */
+};
+
+enum h2u_state {
+	H2U_NONE,    /* not tried: streams use their own connections */
+	H2U_PENDING, /* connecting; streams wait for the outcome */
+	H2U_READY,   /* HTTP/2 to the server: streams are multiplexed */
+	H2U_OFF,     /* the server speaks HTTP/1.1, or the connection failed */
 };
 
 /* A stream of an HTTP/2 connection (h2_sid < 0 once the stream is gone). */
@@ -456,6 +477,27 @@ void h2_stream_closing(struct shard *s, struct sess *x) NONNULL(1, 2);
 void h2_run_ready(struct shard *s) NONNULL(1);
 /* Take |x| off shard->vready (its slot is being freed). */
 void h2_unready(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* Upstream HTTP/2 (h2.c). Stream session |x| needs an upstream to
+ * host:port: 1 = attached to its connection's HTTP/2 upstream (send the
+ * request), 2 = wait (h2_up_state_changed() resumes it), 0 = use an own
+ * connection. */
+int h2_stream_upstream(struct shard *s, struct sess *x, const char *host,
+		       uint16_t port) NONNULL(1, 2, 3);
+/* The virtual upstream side of an attached stream session. */
+void h2_stream_uarm_recv(struct shard *s, struct sess *x) NONNULL(1, 2);
+void h2_stream_usend(struct shard *s, struct sess *x, const char *p,
+		     uint32_t len) NONNULL(1, 2, 3);
+/* Connection |x|'s upstream: its TLS connection speaks h2 (adopt it), or
+ * it could not be had (OFF); either way waiting streams resume. */
+void h2_up_ready(struct shard *s, struct sess *x) NONNULL(1, 2);
+void h2_up_off(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* Bytes / a finished send / an error on connection |x|'s upstream side. */
+void h2_up_process(struct shard *s, struct sess *x) NONNULL(1, 2);
+void h2_up_dead(struct shard *s, struct sess *x) NONNULL(1, 2);
+/* session.c: resume a stream session that waited for its connection's
+ * upstream; start connection |x|'s own upstream (reverse https). */
+void session_upstream_resume(struct shard *s, struct sess *x) NONNULL(1, 2);
+void session_h2_upstream_begin(struct shard *s, struct sess *x) NONNULL(1, 2);
 /* A new session in the slab (for a stream), or NULL when it is full. */
 struct sess *shard_sess_new(struct shard *s) NONNULL(1);
 /* session.c: start a stream session's first request. */

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP/2 towards a server on nghttp2's client session, translated to and
+ * from HTTP/1.1 bytes per stream. See h2up.h for the contract. */
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/h1.h"
+#include "proto/h2up.h"
+
+#define REQ_MAX_HEADERS 256
+#define REQ_HEAD_MAX (64u * 1024)
+#define TRAILER_MAX (16u * 1024)
+#define FIELDS_MAX (256u * 1024) /* response head we accept */
+
+struct bbuf {
+	char *p;
+	size_t rd, wr, cap;
+};
+
+static size_t bb_len(const struct bbuf *b) { return b->wr - b->rd; }
+
+static int bb_add(struct bbuf *b, const void *d, size_t n)
+{
+	if (!n)
+		return 0;
+	if (b->rd && b->rd == b->wr)
+		b->rd = b->wr = 0;
+	if (b->wr + n > b->cap) {
+		if (b->rd) {
+			memmove(b->p, b->p + b->rd, b->wr - b->rd);
+			b->wr -= b->rd;
+			b->rd = 0;
+		}
+		if (b->wr + n > b->cap) {
+			size_t nc = b->cap ? b->cap : 512;
+			while (nc < b->wr + n)
+				nc *= 2;
+			char *np = realloc(b->p, nc);
+			if (!np)
+				return -ENOMEM;
+			b->p = np;
+			b->cap = nc;
+		}
+	}
+	memcpy(b->p + b->wr, d, n);
+	b->wr += n;
+	return 0;
+}
+
+static int bb_str(struct bbuf *b, const char *s) { return bb_add(b, s, strlen(s)); }
+
+static void bb_free(struct bbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+struct h2up_stream {
+	uint64_t user;
+	int32_t id;                   /* 0 until the request head is submitted */
+	struct h2up_stream *next, *prev;
+	struct h2up_stream *room_next;
+	bool room_due, closed;
+	/* request: HTTP/1.1 in, HEADERS/DATA out */
+	char method[24];
+	struct bbuf rh;               /* request head until it is whole */
+	bool req_head, req_body_done, req_deferred;
+	struct h1_body rqb;
+	struct bbuf out;              /* decoded body bytes for DATA */
+	struct bbuf trl;              /* chunked trailer section, raw */
+	/* response: HEADERS/DATA in, HTTP/1.1 out */
+	int status;
+	struct bbuf fields;           /* "name: value\r\n" of the head */
+	struct bbuf rtrl;             /* trailer lines */
+	bool has_cl, chunked, head_done, resp_end;
+	bool trailers_announced;      /* "trailer" field, or gRPC */
+	struct bbuf resp;             /* HTTP/1.1 bytes for the engine */
+	size_t credit;                /* DATA bytes not acknowledged yet */
+	uint32_t synth;
+};
+
+struct h2up {
+	nghttp2_session *ng;
+	struct h2up_cb cb;
+	void *arg;
+	struct h2up_opts o;
+	struct h2up_stream *streams, *room;
+	size_t nstreams;
+	const uint8_t *pend;
+	size_t pend_len;
+	bool broken;
+	struct h1_header hdrs[REQ_MAX_HEADERS];
+};
+
+static struct h2up_stream *stream_of(struct h2up *c, int32_t sid)
+{
+	return nghttp2_session_get_stream_user_data(c->ng, sid);
+}
+
+static void notify(struct h2up *c, struct h2up_stream *st)
+{
+	if (st->user)
+		c->cb.on_resp_data(c->arg, st->user);
+}
+
+/* ---- response: frames in, HTTP/1.1 out ---- */
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
+		     const uint8_t *name, size_t nl, const uint8_t *value,
+		     size_t vl, uint8_t flags, void *ud)
+{
+	struct h2up *c = ud;
+	(void)ng;
+	(void)flags;
+	struct h2up_stream *st = stream_of(c, fr->hd.stream_id);
+	if (!st || fr->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (st->head_done) { /* trailers */
+		if (nl && name[0] == ':')
+			return 0;
+		if (bb_len(&st->rtrl) + nl + vl > TRAILER_MAX)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		int r = bb_add(&st->rtrl, name, nl) || bb_str(&st->rtrl, ": ") ||
+			bb_add(&st->rtrl, value, vl) || bb_str(&st->rtrl, "\r\n");
+		return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+	}
+	if (nl == 7 && !memcmp(name, ":status", 7)) {
+		int s = 0;
+		for (size_t i = 0; i < vl && i < 3; i++)
+			s = s * 10 + (value[i] - '0'); /* nghttp2 checked: 3 digits */
+		st->status = s;
+		return 0;
+	}
+	if (nl && name[0] == ':')
+		return 0;
+	if (bb_len(&st->fields) + nl + vl > FIELDS_MAX)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (nl == 14 && !memcmp(name, "content-length", 14))
+		st->has_cl = true;
+	if ((nl == 7 && !memcmp(name, "trailer", 7)) ||
+	    (nl == 12 && !memcmp(name, "content-type", 12) && vl >= 16 &&
+	     !memcmp(value, "application/grpc", 16)))
+		st->trailers_announced = true;
+	int r = bb_add(&st->fields, name, nl) || bb_str(&st->fields, ": ") ||
+		bb_add(&st->fields, value, vl) || bb_str(&st->fields, "\r\n");
+	return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+static bool no_body(const struct h2up_stream *st)
+{
+	return !strcmp(st->method, "HEAD") || st->status == 204 ||
+	       st->status == 304;
+}
+
+static int response_head(struct h2up_stream *st, bool end)
+{
+	char line[64];
+	int r = 0;
+	snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st->status,
+		 h1_reason(st->status));
+	r |= bb_str(&st->resp, line);
+	r |= bb_add(&st->resp, st->fields.p ? st->fields.p + st->fields.rd : "",
+		    bb_len(&st->fields));
+	/* Trailers need chunked framing in HTTP/1.1, whatever the length;
+	 * HTTP/1.1 lets Transfer-Encoding override Content-Length. */
+	if ((!st->has_cl || (st->trailers_announced && !end)) && !no_body(st)) {
+		if (end) {
+			r |= bb_str(&st->resp, "content-length: 0\r\n");
+		} else {
+			r |= bb_str(&st->resp, "transfer-encoding: chunked\r\n");
+			st->chunked = true;
+		}
+		st->synth = 1;
+	}
+	r |= bb_str(&st->resp, "\r\n");
+	bb_free(&st->fields);
+	st->head_done = true;
+	return r ? -ENOMEM : 0;
+}
+
+static int response_end(struct h2up_stream *st)
+{
+	int r = 0;
+	st->resp_end = true;
+	if (st->chunked) {
+		r |= bb_str(&st->resp, "0\r\n");
+		r |= bb_add(&st->resp, st->rtrl.p ? st->rtrl.p + st->rtrl.rd : "",
+			    bb_len(&st->rtrl));
+		r |= bb_str(&st->resp, "\r\n");
+	}
+	bb_free(&st->rtrl);
+	return r ? -ENOMEM : 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
+			 void *ud)
+{
+	struct h2up *c = ud;
+	(void)ng;
+	bool end = fr->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	if (fr->hd.type != NGHTTP2_HEADERS && fr->hd.type != NGHTTP2_DATA)
+		return 0;
+	struct h2up_stream *st = stream_of(c, fr->hd.stream_id);
+	if (!st)
+		return 0;
+	if (fr->hd.type == NGHTTP2_HEADERS && !st->head_done) {
+		if (st->status >= 100 && st->status < 200) {
+			/* interim (100 Continue, 103): not passed on */
+			bb_free(&st->fields);
+			st->status = 0;
+			st->has_cl = st->trailers_announced = false;
+			return 0;
+		}
+		if (response_head(st, end) < 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		if (end && response_end(st) < 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		notify(c, st);
+		return 0;
+	}
+	if (end && st->head_done && !st->resp_end) {
+		if (response_end(st) < 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		notify(c, st);
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid,
+			 const uint8_t *data, size_t len, void *ud)
+{
+	struct h2up *c = ud;
+	(void)flags;
+	struct h2up_stream *st = stream_of(c, sid);
+	if (!len)
+		return 0;
+	if (!st || !st->head_done || st->resp_end || no_body(st)) {
+		nghttp2_session_consume(ng, sid, len);
+		return 0;
+	}
+	int r = 0;
+	if (st->chunked) {
+		char sz[24];
+		snprintf(sz, sizeof(sz), "%zx\r\n", len);
+		r |= bb_str(&st->resp, sz);
+		r |= bb_add(&st->resp, data, len);
+		r |= bb_str(&st->resp, "\r\n");
+	} else {
+		r |= bb_add(&st->resp, data, len);
+	}
+	if (r)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	st->credit += len;
+	notify(c, st);
+	return 0;
+}
+
+static void unlink_room(struct h2up *c, struct h2up_stream *st)
+{
+	if (!st->room_due)
+		return;
+	struct h2up_stream **pp = &c->room;
+	while (*pp && *pp != st)
+		pp = &(*pp)->room_next;
+	if (*pp)
+		*pp = st->room_next;
+	st->room_due = false;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code,
+			   void *ud)
+{
+	struct h2up *c = ud;
+	struct h2up_stream *st = stream_of(c, sid);
+	if (!st)
+		return 0;
+	nghttp2_session_set_stream_user_data(ng, sid, NULL);
+	st->closed = true;
+	unlink_room(c, st);
+	if (!st->resp_end && st->user) {
+		uint64_t u = st->user;
+		st->user = 0;
+		c->cb.on_reset(c->arg, u, code ? code : NGHTTP2_INTERNAL_ERROR);
+	}
+	return 0;
+}
+
+size_t h2up_resp_peek(struct h2up *c, struct h2up_stream *st, const char **p)
+{
+	(void)c;
+	*p = bb_len(&st->resp) ? st->resp.p + st->resp.rd : NULL;
+	return bb_len(&st->resp);
+}
+
+void h2up_resp_consume(struct h2up *c, struct h2up_stream *st, size_t n)
+{
+	if (n > bb_len(&st->resp))
+		n = bb_len(&st->resp);
+	st->resp.rd += n;
+	if (!bb_len(&st->resp) && st->credit) {
+		if (!st->closed && st->id > 0)
+			nghttp2_session_consume(c->ng, st->id, st->credit);
+		else
+			nghttp2_session_consume_connection(c->ng, st->credit);
+		st->credit = 0;
+	}
+}
+
+uint32_t h2up_resp_synth(const struct h2up_stream *st) { return st->synth; }
+
+/* ---- request: HTTP/1.1 in, frames out ---- */
+
+static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
+			 size_t length, uint32_t *flags,
+			 nghttp2_data_source *src, void *ud)
+{
+	struct h2up *c = ud;
+	(void)src;
+	struct h2up_stream *st = stream_of(c, sid);
+	if (!st)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	size_t avail = bb_len(&st->out);
+	size_t n = avail < length ? avail : length;
+	if (n) {
+		memcpy(buf, st->out.p + st->out.rd, n);
+		st->out.rd += n;
+	}
+	bool was_full = avail >= c->o.req_buffer;
+	if (st->req_body_done && !bb_len(&st->out)) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (bb_len(&st->trl) > 2) {
+			struct bbuf h = {0};
+			struct h1_response rp;
+			int r = bb_str(&h, "HTTP/1.1 200 T\r\n");
+			r |= bb_add(&h, st->trl.p + st->trl.rd, bb_len(&st->trl));
+			ssize_t hl = r ? -1
+				       : h1_parse_response(h.p, h.wr, 0, &rp,
+							   c->hdrs,
+							   REQ_MAX_HEADERS, NULL);
+			if (hl > 0 && rp.num_headers) {
+				nghttp2_nv nv[REQ_MAX_HEADERS];
+				char lc[TRAILER_MAX];
+				size_t o = 0, k = 0;
+				for (size_t i = 0; i < rp.num_headers; i++) {
+					const struct h1_header *f = &rp.headers[i];
+					if (o + f->name_len > sizeof(lc))
+						break;
+					for (size_t j = 0; j < f->name_len; j++) {
+						char ch = f->name[j];
+						lc[o + j] = ch >= 'A' && ch <= 'Z'
+							? (char)(ch + 32) : ch;
+					}
+					nv[k++] = (nghttp2_nv){(uint8_t *)lc + o,
+							       (uint8_t *)f->value,
+							       f->name_len,
+							       f->value_len,
+							       NGHTTP2_NV_FLAG_NONE};
+					o += f->name_len;
+				}
+				if (k && nghttp2_submit_trailer(ng, sid, nv, k) == 0)
+					*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			}
+			bb_free(&h);
+		}
+		bb_free(&st->trl);
+	} else if (!n) {
+		st->req_deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	if (was_full && bb_len(&st->out) < c->o.req_buffer && st->user &&
+	    !st->room_due) {
+		st->room_due = true;
+		st->room_next = c->room;
+		c->room = st;
+	}
+	return (ssize_t)n;
+}
+
+static bool skip_field(const char *n, size_t nl, const char *v, size_t vl)
+{
+	static const char *const hop[] = {"connection", "keep-alive",
+					  "proxy-connection", "transfer-encoding",
+					  "upgrade", "host", NULL};
+	for (size_t i = 0; hop[i]; i++)
+		if (nl == strlen(hop[i]) && !strncasecmp(n, hop[i], nl))
+			return true;
+	/* TE: only "trailers" may cross into HTTP/2 */
+	return nl == 2 && !strncasecmp(n, "te", 2) &&
+	       !(vl == 8 && !strncasecmp(v, "trailers", 8));
+}
+
+static int submit_request(struct h2up *c, struct h2up_stream *st,
+			  const char *scheme, const struct h1_request *rq)
+{
+	size_t nh = rq->num_headers, k = 0, total = 0;
+	for (size_t i = 0; i < nh; i++)
+		total += rq->headers[i].name_len;
+	nghttp2_nv *nv = calloc(nh + 4, sizeof(*nv));
+	char *lc = malloc(total + 1);
+	if (!nv || !lc) {
+		free(nv);
+		free(lc);
+		return -ENOMEM;
+	}
+	const char *auth = rq->host_hdr, *path = rq->target;
+	size_t al = rq->host_hdr_len, pl = rq->target_len;
+	if (rq->form == H1_FORM_ABSOLUTE) {
+		auth = rq->t.host; /* (a port in the target is in host_hdr) */
+		al = rq->t.host_len;
+		if (rq->host_hdr) {
+			auth = rq->host_hdr;
+			al = rq->host_hdr_len;
+		}
+		path = rq->t.path_len ? rq->t.path : "/";
+		pl = rq->t.path_len ? rq->t.path_len : 1;
+	}
+#define NV(n, v, vlen)                                                         \
+	nv[k++] = (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), (vlen), \
+			       NGHTTP2_NV_FLAG_NONE}
+	NV(":method", rq->method, rq->method_len);
+	NV(":scheme", scheme, strlen(scheme));
+	if (auth && al)
+		NV(":authority", auth, al);
+	NV(":path", path, pl);
+#undef NV
+	char *o = lc;
+	for (size_t i = 0; i < nh; i++) {
+		const struct h1_header *f = &rq->headers[i];
+		if (skip_field(f->name, f->name_len, f->value, f->value_len))
+			continue;
+		for (size_t j = 0; j < f->name_len; j++) {
+			char ch = f->name[j];
+			o[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+		}
+		nv[k++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)f->value,
+				       f->name_len, f->value_len,
+				       NGHTTP2_NV_FLAG_NONE};
+		o += f->name_len;
+	}
+	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
+	int32_t id = nghttp2_submit_request(c->ng, NULL, nv, k,
+					    st->req_body_done ? NULL : &prd, st);
+	free(nv);
+	free(lc);
+	if (id < 0)
+		return id == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPIPE;
+	st->id = id;
+	return 0;
+}
+
+static void resume(struct h2up *c, struct h2up_stream *st)
+{
+	if (st->req_deferred && st->id > 0 && !st->closed &&
+	    (bb_len(&st->out) || st->req_body_done)) {
+		st->req_deferred = false;
+		nghttp2_session_resume_data(c->ng, st->id);
+	}
+}
+
+static ssize_t request_body(struct h2up *c, struct h2up_stream *st,
+			    const char *p, size_t n)
+{
+	size_t used = 0;
+	while (used < n && !st->req_body_done) {
+		if (h1_body_in_trailers(&st->rqb)) {
+			const char *d;
+			size_t dl;
+			ssize_t r = h1_body_parse(&st->rqb, p + used, 1, &d, &dl);
+			if (r < 0)
+				return r;
+			if (bb_len(&st->trl) < TRAILER_MAX &&
+			    bb_add(&st->trl, p + used, 1))
+				return -ENOMEM;
+			used += (size_t)r;
+			st->req_body_done = st->rqb.done;
+			continue;
+		}
+		size_t have = bb_len(&st->out);
+		if (have >= c->o.req_buffer)
+			break;
+		size_t take = n - used;
+		if (take > c->o.req_buffer - have)
+			take = c->o.req_buffer - have;
+		const char *d;
+		size_t dl;
+		ssize_t r = h1_body_parse(&st->rqb, p + used, take, &d, &dl);
+		if (r < 0)
+			return r;
+		if (dl && bb_add(&st->out, d, dl))
+			return -ENOMEM;
+		used += (size_t)r;
+		st->req_body_done = st->rqb.done;
+		if (r == 0)
+			break;
+	}
+	if (st->req_body_done)
+		used = n;
+	return (ssize_t)used;
+}
+
+ssize_t h2up_req_feed(struct h2up *c, struct h2up_stream *st,
+		      const char *scheme, const char *p, size_t n)
+{
+	if (st->closed || c->broken)
+		return -EPIPE;
+	size_t used = 0;
+	if (!st->req_head) {
+		if (bb_add(&st->rh, p, n))
+			return -ENOMEM;
+		struct h1_request rq;
+		ssize_t hl = h1_parse_request(st->rh.p + st->rh.rd, bb_len(&st->rh),
+					      0, &rq, c->hdrs, REQ_MAX_HEADERS,
+					      NULL);
+		if (hl == 0)
+			return bb_len(&st->rh) > REQ_HEAD_MAX ? RC_H1_HEAD_TOO_LARGE
+							      : (ssize_t)n;
+		if (hl < 0)
+			return hl;
+		if (rq.form == H1_FORM_AUTHORITY || rq.method_len >= sizeof(st->method))
+			return RC_H1_BAD_TARGET; /* no CONNECT over HTTP/2 */
+		memcpy(st->method, rq.method, rq.method_len);
+		st->method[rq.method_len] = 0;
+		h1_body_init(&st->rqb, rq.body, rq.content_length);
+		st->rqb.stop_at_trailers = true;
+		st->req_body_done = st->rqb.done;
+		int r = submit_request(c, st, scheme, &rq);
+		if (r < 0)
+			return r;
+		st->req_head = true;
+		used = n - (bb_len(&st->rh) - (size_t)hl);
+		bb_free(&st->rh);
+		if (st->req_body_done)
+			return (ssize_t)n;
+	}
+	ssize_t r = request_body(c, st, p + used, n - used);
+	if (r < 0)
+		return r;
+	resume(c, st);
+	return (ssize_t)(used + (size_t)r);
+}
+
+/* ---- streams and the connection ---- */
+
+struct h2up_stream *h2up_open(struct h2up *c, uint64_t user)
+{
+	struct h2up_stream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->user = user;
+	st->next = c->streams;
+	if (c->streams)
+		c->streams->prev = st;
+	c->streams = st;
+	c->nstreams++;
+	return st;
+}
+
+void h2up_stream_end(struct h2up *c, struct h2up_stream *st)
+{
+	if (st->id > 0 && !st->closed) {
+		nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
+		if (!c->broken)
+			nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, st->id,
+						  NGHTTP2_CANCEL);
+	}
+	/* bytes we never passed on still count against the connection */
+	if (st->credit)
+		nghttp2_session_consume_connection(c->ng, st->credit);
+	unlink_room(c, st);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		c->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	c->nstreams--;
+	bb_free(&st->rh);
+	bb_free(&st->out);
+	bb_free(&st->trl);
+	bb_free(&st->fields);
+	bb_free(&st->rtrl);
+	bb_free(&st->resp);
+	free(st);
+}
+
+int h2up_new(struct h2up **out, const struct h2up_cb *cb, void *arg,
+	     const struct h2up_opts *opts)
+{
+	struct h2up *c = calloc(1, sizeof(*c));
+	nghttp2_session_callbacks *cbs = NULL;
+	nghttp2_option *opt = NULL;
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->cb = *cb;
+	c->arg = arg;
+	if (opts)
+		c->o = *opts;
+	if (!c->o.stream_window)
+		c->o.stream_window = 256u * 1024;
+	if (!c->o.req_buffer)
+		c->o.req_buffer = 64u * 1024;
+	if (nghttp2_session_callbacks_new(&cbs) || nghttp2_option_new(&opt))
+		goto fail;
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	int r = nghttp2_session_client_new2(&c->ng, cbs, c, opt);
+	nghttp2_session_callbacks_del(cbs);
+	nghttp2_option_del(opt);
+	cbs = NULL;
+	opt = NULL;
+	if (r)
+		goto fail;
+	nghttp2_settings_entry iv[] = {
+		{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->o.stream_window},
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
+	};
+	if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv,
+				    sizeof(iv) / sizeof(iv[0])))
+		goto fail;
+	nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0,
+					      64 << 20);
+	*out = c;
+	return 0;
+fail:
+	if (cbs)
+		nghttp2_session_callbacks_del(cbs);
+	if (opt)
+		nghttp2_option_del(opt);
+	h2up_free(c);
+	return -ENOMEM;
+}
+
+void h2up_free(struct h2up *c)
+{
+	if (!c)
+		return;
+	while (c->streams) {
+		struct h2up_stream *st = c->streams;
+		c->streams = st->next;
+		bb_free(&st->rh);
+		bb_free(&st->out);
+		bb_free(&st->trl);
+		bb_free(&st->fields);
+		bb_free(&st->rtrl);
+		bb_free(&st->resp);
+		free(st);
+	}
+	if (c->ng)
+		nghttp2_session_del(c->ng);
+	free(c);
+}
+
+ssize_t h2up_input(struct h2up *c, const uint8_t *p, size_t n)
+{
+	if (c->broken)
+		return -EPROTO;
+	ssize_t r = nghttp2_session_mem_recv(c->ng, p, n);
+	if (r < 0) {
+		c->broken = true;
+		return r == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPROTO;
+	}
+	return r;
+}
+
+ssize_t h2up_output(struct h2up *c, uint8_t *buf, size_t cap)
+{
+	size_t o = 0;
+	while (o < cap && !c->broken) {
+		if (!c->pend_len) {
+			ssize_t r = nghttp2_session_mem_send(c->ng, &c->pend);
+			if (r < 0) {
+				c->broken = true;
+				return -EPROTO;
+			}
+			if (r == 0)
+				break;
+			c->pend_len = (size_t)r;
+		}
+		size_t take = c->pend_len < cap - o ? c->pend_len : cap - o;
+		memcpy(buf + o, c->pend, take);
+		c->pend += take;
+		c->pend_len -= take;
+		o += take;
+	}
+	while (c->room) {
+		struct h2up_stream *st = c->room;
+		c->room = st->room_next;
+		st->room_due = false;
+		if (st->user)
+			c->cb.on_req_room(c->arg, st->user);
+	}
+	return (ssize_t)o;
+}
+
+bool h2up_usable(const struct h2up *c)
+{
+	return !c->broken && nghttp2_session_want_read(c->ng) &&
+	       nghttp2_session_check_request_allowed(c->ng);
+}
+
+size_t h2up_streams(const struct h2up *c) { return c->nstreams; }
+
+void h2up_reset_all(struct h2up *c, uint32_t code)
+{
+	c->broken = true;
+	for (struct h2up_stream *st = c->streams; st; st = st->next) {
+		if (!st->resp_end && st->user) {
+			uint64_t u = st->user;
+			st->user = 0;
+			c->cb.on_reset(c->arg, u, code);
+		}
+	}
+}
