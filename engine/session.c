@@ -409,7 +409,9 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 		x->flags |= SF_CLIENT_CLOSE;
 		return;
 	}
-	if (reusable && !s->stopping) {
+	/* a tunnel through the next proxy leads elsewhere than its address
+	 * says: it is never pooled */
+	if (reusable && !s->stopping && !x->up_via_proxy) {
 		pool_put(s, x->u.fd, x->up_host, x->up_port, x->up_sni, &x->u);
 	} else {
 		close(x->u.fd);
@@ -750,6 +752,12 @@ static size_t collect_upstream_cert(struct shard *s, struct sess *x,
 static void get_upstream(struct shard *s, struct sess *x, const char *host,
 			 uint16_t port)
 {
+	const struct eng_mode *m = sess_mode(s, x);
+	/* Upstream mode: a CONNECT target, and the requests found inside
+	 * its tunnel, are reached through a CONNECT of ours to the next
+	 * proxy (proxy_connect_reply()). */
+	bool via = m->kind == FLOW_MODE_UPSTREAM &&
+		   (x->req_is_connect || x->fixed_target);
 	x->rq = RQ_UPSTREAM;
 	set_deadline(s, x, s->cfg->connect_timeout_ms);
 	if (sess_is_stream(x) && !x->u_virtual && x->u.fd < 0) {
@@ -776,6 +784,7 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 	}
 	if (x->u.fd >= 0 && !(x->flags & SF_UP_NOREUSE) &&
 	    (x->u.ssl != NULL) == x->up_tls && x->up_port == port &&
+	    x->up_via_proxy == via &&
 	    strcmp(x->up_host, host) == 0) {
 		x->flags |= SF_UP_REUSED;
 		atomic_fetch_add_explicit(&s->st.upstream_reused, 1,
@@ -788,7 +797,9 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 	x->up_port = port;
 	snprintf(x->up_sni, sizeof(x->up_sni), "%s",
 		 x->sni[0] ? x->sni : is_ip_literal(host) ? "" : host);
-	int fd = pool_take(s, host, port, x->up_tls, x->up_sni, &x->u);
+	x->up_via_proxy = via;
+	x->up_proxy_stage = via ? 1 : 0;
+	int fd = via ? -1 : pool_take(s, host, port, x->up_tls, x->up_sni, &x->u);
 	if (fd >= 0) {
 		if (x->u.ssl) { /* the certificate facts of this connection */
 			char names[16][256];
@@ -804,7 +815,7 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 	}
 	x->cap.f.server.ts_start = rc_wall_now();
 	x->flags |= SF_IN_DNS;
-	dns_resolve(s, x, host, port);
+	dns_resolve(s, x, via ? m->host : host, via ? m->port : port);
 }
 
 void session_upstream_resume(struct shard *s, struct sess *x)
@@ -848,7 +859,7 @@ static int build_upstream_head(struct shard *s, struct sess *x,
 		snprintf(hostval + strlen(hostval),
 			 sizeof(hostval) - strlen(hostval), ":%u", port);
 
-	if (m->kind == FLOW_MODE_UPSTREAM) {
+	if (m->kind == FLOW_MODE_UPSTREAM && !x->fixed_target) {
 		if (rq->form == H1_FORM_ORIGIN) {
 			int n = snprintf(target, sizeof(target), "http://%s%.*s",
 					 hostval, (int)rq->target_len, rq->target);
@@ -892,6 +903,26 @@ static int build_upstream_head(struct shard *s, struct sess *x,
 	if (n < 0)
 		return (int)n;
 	x->obuf_len = (uint32_t)n;
+	return 0;
+}
+
+/* Upstream mode: the CONNECT we send the next proxy for |rq|'s target,
+ * with the client's Proxy-Authorization (plain requests carry it on too).
+ * Kept for the session: every connection through the proxy sends it. */
+static int proxy_connect_build(struct sess *x, const struct h1_request *rq)
+{
+	const struct h1_header *pa = h1_find_header(rq->headers,
+						    rq->num_headers,
+						    "Proxy-Authorization");
+	int n = snprintf(x->proxy_connect, sizeof(x->proxy_connect),
+			 "CONNECT %.*s HTTP/1.1\r\nHost: %.*s\r\n%s%.*s%s\r\n",
+			 (int)rq->target_len, rq->target, (int)rq->target_len,
+			 rq->target, pa ? "Proxy-Authorization: " : "",
+			 pa ? (int)pa->value_len : 0, pa ? pa->value : "",
+			 pa ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(x->proxy_connect))
+		return RC_H1_HEAD_TOO_LARGE;
+	x->proxy_connect_len = (uint16_t)n;
 	return 0;
 }
 
@@ -1057,6 +1088,18 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 	x->req_is_connect = is_connect;
 	if (is_connect) {
 		x->tun = TUN_CONNECT;
+		if (sess_mode(s, x)->kind == FLOW_MODE_UPSTREAM) {
+			/* the tunnel leads to the target, through the next
+			 * proxy; after that, as in regular mode */
+			chost = c->url_host;
+			cport = fr->port;
+			r = proxy_connect_build(x, rq);
+			if (r < 0) {
+				x->c.in.rd += (uint32_t)hlen;
+				reply_error(s, x, 431, r, "Proxy-Authorization");
+				return;
+			}
+		}
 		snprintf(x->tunnel_host, sizeof(x->tunnel_host), "%s", chost);
 		x->tunnel_port = cport;
 		c->f.type = FLOW_TCP;
@@ -1065,9 +1108,9 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 						(uint32_t)strlen(c->tcp_host)};
 		c->f.tcp_port = fr->port;
 	}
-	/* In regular mode a CONNECT needs no head upstream; in upstream mode
-	 * the CONNECT itself goes to the next proxy. */
-	if (!is_connect || sess_mode(s, x)->kind == FLOW_MODE_UPSTREAM) {
+	/* A CONNECT needs no head upstream (in upstream mode,
+	 * session_on_connect() sends the next proxy a CONNECT of ours). */
+	if (!is_connect) {
 		r = build_upstream_head(s, x, rq, c->url_host, fr->port);
 		if (r < 0) {
 			x->c.in.rd += (uint32_t)hlen;
@@ -1117,7 +1160,7 @@ static void parse_client_head(struct shard *s, struct sess *x)
 
 /* ---- pumps ---- */
 
-enum { SW_Q = SW_OWN + 1 };
+enum { SW_Q = SW_OWN + 1, SW_PCONN /* our CONNECT to the next proxy */ };
 
 static bool in_body(const struct sess *x, bool upstream)
 {
@@ -1427,7 +1470,10 @@ static void retry_upstream(struct shard *s, struct sess *x)
 	set_deadline(s, x, s->cfg->connect_timeout_ms);
 	x->cap.f.server.ts_start = rc_wall_now();
 	x->flags |= SF_IN_DNS;
-	dns_resolve(s, x, x->up_host, x->up_port);
+	const struct eng_mode *m = sess_mode(s, x);
+	x->up_proxy_stage = x->up_via_proxy ? 1 : 0;
+	dns_resolve(s, x, x->up_via_proxy ? m->host : x->up_host,
+		    x->up_via_proxy ? m->port : x->up_port);
 }
 
 static void parse_upstream_head(struct shard *s, struct sess *x)
@@ -1471,6 +1517,61 @@ static void parse_upstream_head(struct shard *s, struct sess *x)
 	snprintf(detail, sizeof(detail), "%s at byte %zu", rc_strerror((int)r),
 		 err_off);
 	reply_error(s, x, 502, RC_ENG_UPSTREAM_BAD_RESPONSE, detail);
+}
+
+/* The next proxy's answer to our CONNECT: a 2xx makes x->u a tunnel to
+ * up_host:up_port, which then goes on as a direct connection would; any
+ * other answer ends the flow with a 502 that says what the proxy said. */
+static void proxy_connect_reply(struct shard *s, struct sess *x)
+{
+	const struct eng_mode *m = sess_mode(s, x);
+	struct h1_response rp;
+	size_t err_off = 0;
+	char detail[400];
+	ssize_t r;
+	for (;;) { /* 1xx answers are skipped */
+		uint32_t avail = rbuf_len(&x->u.in);
+		r = avail ? h1_parse_response(x->u.in.p + x->u.in.rd, avail, 0,
+					      &rp, s->hdrs, SHARD_MAX_HEADERS,
+					      &err_off)
+			  : 0;
+		if (r == 0 && avail > s->cfg->max_header_size)
+			r = RC_H1_HEAD_TOO_LARGE;
+		if (r <= 0 || rp.status >= 200)
+			break;
+		x->u.in.rd += (uint32_t)r;
+	}
+	if (r == 0 && !x->u.eof) {
+		sess_arm_recv(s, x, true);
+		return;
+	}
+	if (r <= 0) {
+		snprintf(detail, sizeof(detail),
+			 "upstream proxy %s:%u %s its answer to CONNECT %s:%u",
+			 m->host, m->port,
+			 r ? "sent a malformed head as" : "closed before",
+			 x->up_host, x->up_port);
+		reply_error(s, x, 502,
+			    r ? RC_ENG_UPSTREAM_BAD_RESPONSE
+			      : RC_ENG_UPSTREAM_CLOSED, detail);
+		return;
+	}
+	if (rp.status > 299) {
+		snprintf(detail, sizeof(detail),
+			 "upstream proxy %s:%u answered CONNECT %s:%u with "
+			 "%d %.*s", m->host, m->port, x->up_host, x->up_port,
+			 rp.status, (int)rp.reason_len, rp.reason);
+		reply_error(s, x, 502, RC_ENG_UPSTREAM_REFUSED, detail);
+		return;
+	}
+	x->u.in.rd += (uint32_t)r; /* what follows is the target's */
+	x->up_proxy_stage = 2;
+	if (x->up_tls && !x->u.ssl && !x->req_is_connect) {
+		if (tls_upstream_start(s, x, x->up_host) < 0)
+			reply_error(s, x, 502, RC_ENG_UPSTREAM_TLS, NULL);
+		return; /* upstream_ready() once the handshake is done */
+	}
+	upstream_ready(s, x);
 }
 
 static void client_process(struct shard *s, struct sess *x)
@@ -1553,6 +1654,10 @@ static void upstream_process(struct shard *s, struct sess *x)
 		return;
 	if (x->rq == RQ_H2) {
 		h2_up_process(s, x);
+		return;
+	}
+	if (x->up_proxy_stage == 1) {
+		proxy_connect_reply(s, x);
 		return;
 	}
 	switch (x->rs) {
@@ -1672,12 +1777,12 @@ void session_on_sent(struct shard *s, struct sess *x, bool to_upstream)
 	if (to_upstream) {
 		int what = x->usend_what;
 		x->usend_what = SW_NONE;
+		if (what == SW_PCONN) { /* our CONNECT is out: its answer */
+			sess_arm_recv(s, x, true);
+			return;
+		}
 		if (what == SW_OWN) {
 			/* our request head is out */
-			if (x->req_is_connect) { /* upstream mode CONNECT */
-				start_tunnel(s, x);
-				return;
-			}
 			x->rq = RQ_BODY;
 			set_deadline(s, x, s->cfg->response_timeout_ms);
 		}
@@ -1741,8 +1846,11 @@ void session_on_connect(struct shard *s, struct sess *x, int res)
 		int code = res == -ETIMEDOUT ? RC_ENG_UPSTREAM_TIMEOUT
 					     : RC_ENG_UPSTREAM_REFUSED;
 		char detail[320];
-		snprintf(detail, sizeof(detail), "%s:%u (%s)", x->up_host,
-			 x->up_port, strerror(-res));
+		const struct eng_mode *m = sess_mode(s, x);
+		snprintf(detail, sizeof(detail), "%s%s:%u (%s)",
+			 x->up_via_proxy ? "upstream proxy " : "",
+			 x->up_via_proxy ? m->host : x->up_host,
+			 x->up_via_proxy ? m->port : x->up_port, strerror(-res));
 		close(x->u.fd);
 		x->u.fd = -1;
 		x->u_ep_fd = -1;
@@ -1768,6 +1876,11 @@ void session_on_connect(struct shard *s, struct sess *x, int res)
 	}
 	c->f.server.peer = x->u_peer;
 	c->f.server.local = x->u_local;
+	if (x->up_proxy_stage == 1) { /* through the next proxy: CONNECT */
+		x->usend_what = SW_PCONN;
+		sess_send(s, x, true, x->proxy_connect, x->proxy_connect_len);
+		return;
+	}
 	if (x->up_tls && !x->u.ssl && !x->req_is_connect) {
 		int r = tls_upstream_start(s, x, x->up_host);
 		if (r < 0)
@@ -1781,7 +1894,7 @@ void session_on_connect(struct shard *s, struct sess *x, int res)
 static void upstream_ready(struct shard *s, struct sess *x)
 {
 	x->rs = x->req_is_connect ? RS_NONE : RS_HEAD;
-	if (x->req_is_connect && sess_mode(s, x)->kind != FLOW_MODE_UPSTREAM) {
+	if (x->req_is_connect) {
 		if (x->tun == TUN_CONNECT) {
 			x->csend_what = SW_OWN;
 			x->resp_started = true;
@@ -1811,7 +1924,9 @@ void session_on_resolved(struct shard *s, struct sess *x, int err,
 	x->flags &= ~SF_IN_DNS;
 	if (err) {
 		char detail[300];
-		snprintf(detail, sizeof(detail), "%s", x->up_host);
+		snprintf(detail, sizeof(detail), "%s%s",
+			 x->up_via_proxy ? "upstream proxy " : "",
+			 x->up_via_proxy ? sess_mode(s, x)->host : x->up_host);
 		reply_error(s, x, 502, RC_ENG_RESOLVE_FAILED, detail);
 		return;
 	}

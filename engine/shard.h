@@ -210,6 +210,12 @@ struct sess {
 	uint32_t tcp_len, tcp_data_cap;
 	char tunnel_host[256];   /* CONNECT target: where every request goes */
 	uint16_t tunnel_port;
+	/* upstream mode: x->u reaches up_host:up_port through a CONNECT
+	 * tunnel of the next proxy's (such a connection is never pooled) */
+	bool up_via_proxy;
+	uint8_t up_proxy_stage;  /* 0 none, 1 CONNECT out, 2 tunnel up */
+	uint16_t proxy_connect_len;
+	char proxy_connect[640]; /* our CONNECT head for the next proxy */
 	char sni[256];           /* from the ClientHello, "" if none */
 	char up_sni[256];        /* SNI of the upstream TLS connection */
 	char alpn_offer[64];     /* client's ALPN list, wire format */

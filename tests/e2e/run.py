@@ -1297,10 +1297,13 @@ class E2E(unittest.TestCase):
         a = self.proxy(modes=["upstream:http://127.0.0.1:%d" % b.port], name="first")
         self.assert_ok_body(self.origin + "/bytes/100", a.port, backend.payload(100), "-p")
         fa, fb = a.flows(), b.flows()
-        # the first proxy relays the CONNECT to the second; the second sees
-        # HTTP inside the tunnel and records the request
-        self.assertEqual([f.get("type") for f in fa], ["tcp"])
-        self.assertEqual((tcp_of(fa[0])["host"], tcp_of(fa[0])["port"]), ("127.0.0.1", self.B))
+        # the first proxy sends a CONNECT of its own to the second, then
+        # reads HTTP inside the client's tunnel and records the request; so
+        # does the second, inside the first one's tunnel
+        self.assertEqual([f.get("type") for f in fa], ["http"])
+        self.assertEqual((fa[0]["request"]["host"], fa[0]["request"]["port"]),
+                         ("127.0.0.1", self.B))
+        self.assertEqual(path_of(fa[0]), "/bytes/100")
         self.assertEqual([f.get("type") for f in fb], ["http"])
         self.assertEqual(path_of(fb[0]), "/bytes/100")
 

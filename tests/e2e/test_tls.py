@@ -969,6 +969,197 @@ class TLS(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(b"ignore_hosts", r.stderr)
 
+    # ---- upstream mode -----------------------------------------------------
+
+    def chain(self, *sets, next_sets=("tls_intercept=false",)):
+        """ringcap A in upstream mode in front of ringcap B (regular mode,
+        by default without interception: a plain CONNECT proxy). (A, B)."""
+        b = self.proxy(sets=list(next_sets), name="next")
+        a = self.proxy(modes=["upstream:http://127.0.0.1:%d" % b.port],
+                       sets=list(sets), name="first")
+        return a, b
+
+    def test_upstream_mode_intercepts_connect(self):
+        """CONNECT in upstream mode goes to the next proxy as a CONNECT; once
+        it says 200, the connection is intercepted as in regular mode: the
+        requests inside are https flows sent through the tunnel in origin
+        form, with the client's SNI, the server certificate verified."""
+        a, b = self.chain()
+        self.assert_get("https://localhost:%d/bytes/1000" % self.A, a.port,
+                        backend.payload(1000))
+        doc = self.echo("https://localhost:%d/echo?q=1" % self.A, a.port)
+        self.assertEqual(doc["path"], "/echo?q=1")  # origin form, not absolute
+        self.assertEqual(doc["tls"]["sni"], "localhost")
+        hosts = [v for n, v in doc["headers"] if n.lower() == "host"]
+        self.assertEqual(hosts, ["localhost:%d" % self.A])
+        # keep-alive: two requests on one client connection, one tunnel
+        url = "https://localhost:%d" % self.A
+        r = self.curl("--cacert", self.rc_ca, "-x", "http://127.0.0.1:%d" % a.port,
+                      "-w", "%{http_code} %{size_download}\n",
+                      "-o", "/dev/null", url + "/bytes/20",
+                      "-o", "/dev/null", url + "/bytes/30")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode().split("\n"), ["200 20", "200 30", ""])
+        fa, fb = a.flows(), b.flows()
+        self.assertEqual([run.path_of(f) for f in fa],
+                         ["/bytes/1000", "/echo?q=1", "/bytes/20", "/bytes/30"], fa)
+        for f in fa:
+            self.assertEqual(f.get("mode"), "upstream")
+            ct, st = self.assert_https_flow(f, "localhost", self.A, run.path_of(f),
+                                            sni="localhost")
+            self.assertEqual(st.get("cert_sha256"), cert_file_sha256(PKI.a))
+        run.E2E.assert_msg_body(self, fa[0]["response"], backend.payload(1000), MiB)
+        # the next proxy relayed three CONNECT tunnels, TLS it could not read
+        self.assertEqual([f.get("type") for f in fb], ["tcp"] * 3, fb)
+        for f in fb:
+            self.assertEqual((run.tcp_of(f)["host"], run.tcp_of(f)["port"]),
+                             ("localhost", self.A))
+            self.assertFalse(run.error_of(f), f)
+
+    def test_upstream_mode_upload_and_redial(self):
+        """A large upload arrives intact through the tunnel; the server closes
+        between two requests of one intercepted connection: the next one goes
+        through the next proxy again (a new CONNECT), not straight to the
+        server."""
+        a, b = self.chain()
+        up_n = 3 * MiB + 7
+        data = os.path.join(self.tmp, "up.bin")
+        with open(data, "wb") as f:
+            f.write(backend.payload(up_n))
+        r = self.curl("--cacert", self.rc_ca, "-x", "http://127.0.0.1:%d" % a.port,
+                      "--data-binary", "@" + data,
+                      "https://localhost:%d/sink" % self.A, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"length": up_n,
+                                                "sha256": backend.payload_sha256(up_n)})
+        t, c = self.tls_via_proxy(a.port, "localhost", self.A, "localhost")
+        host = "Host: localhost:%d\r\n" % self.A
+        t.sendall(("GET /then-close/10 HTTP/1.1\r\n%s\r\n" % host).encode())
+        r1 = run.read_response(c)
+        self.assertEqual((r1.status, r1.body), (200, backend.payload(10)))
+        time.sleep(0.5)  # the server, and so the tunnel, has closed by now
+        t.sendall(("GET /echo HTTP/1.1\r\n%s\r\n" % host).encode())
+        r2 = run.read_response(c)
+        self.assertIsNotNone(r2, "client connection closed instead of a response")
+        self.assertEqual(r2.status, 200, r2.body[:300])
+        self.assertEqual(json.loads(r2.body).get("tls", {}).get("sni"), "localhost")
+        t.close()
+        fa, fb = a.flows(), b.flows()
+        self.assertEqual([run.path_of(f) for f in fa],
+                         ["/sink", "/then-close/10", "/echo"], fa)
+        self.assertEqual(fa[0]["request"].get("content_length"), up_n)
+        for f in fa:
+            self.assertFalse(run.error_of(f), f)
+        self.assertEqual([f.get("type") for f in fb], ["tcp"] * 3, fb)
+
+    def test_upstream_mode_connect_refused(self):
+        """The next proxy refuses the CONNECT (502: nothing listens there;
+        403 from a proxy that says no): the client gets a 502 that says so,
+        the log an error flow for the CONNECT."""
+        dead = run.free_port()
+        a, b = self.chain()
+        st, body, r = self.get("https://localhost:%d/x" % dead, a.port)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"502", r.stderr, r.stderr)
+        # a raw CONNECT shows the body of our 502
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=15)
+        s.sendall(b"CONNECT localhost:%d HTTP/1.1\r\nHost: localhost:%d\r\n\r\n"
+                  % (dead, dead))
+        resp = b""
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            resp += d
+        s.close()
+        self.assertRegex(resp, rb"^HTTP/1\.1 502")
+        self.assertIn(b"answered CONNECT localhost:%d with 502" % dead, resp)
+        # a proxy that answers 403 to every CONNECT
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        heads = []
+
+        def refuse():
+            while True:
+                try:
+                    cs, _ = srv.accept()
+                except OSError:
+                    return
+                with cs:
+                    h = b""
+                    while b"\r\n\r\n" not in h:
+                        d = cs.recv(4096)
+                        if not d:
+                            break
+                        h += d
+                    heads.append(h)
+                    cs.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n"
+                               b"Connection: close\r\n\r\nnope")
+        th = threading.Thread(target=refuse, daemon=True)
+        th.start()
+        c = self.proxy(modes=["upstream:http://127.0.0.1:%d" % srv.getsockname()[1]],
+                       name="third")
+        st, body, r = self.get("https://localhost:%d/x" % self.A, c.port,
+                               "--proxy-user", "u:p")
+        self.assertNotEqual(r.returncode, 0)
+        srv.close()
+        self.assertEqual(len(heads), 1, heads)
+        self.assertRegex(heads[0], rb"^CONNECT localhost:%d HTTP/1\.1\r\n" % self.A)
+        self.assertIn(b"\r\nProxy-Authorization: Basic dTpw\r\n", heads[0])
+        fa, fc = a.flows(), c.flows()
+        self.assertEqual(len(fa), 2, fa)
+        for f in fa:
+            self.assertEqual(f.get("type"), "tcp", f)
+            self.assertEqual(run.tcp_of(f).get("port"), dead)
+            self.assertEqual(f.get("term"), "upstream_error")
+            self.assert_error_flow(f, "ENG_UPSTREAM_REFUSED",
+                                   r"upstream proxy 127\.0\.0\.1:%d answered CONNECT "
+                                   r"localhost:%d with 502" % (b.port, dead))
+        f = self.one_flow(fc, "tcp")
+        self.assert_error_flow(f, "ENG_UPSTREAM_REFUSED", r"with 403 Forbidden")
+
+    def test_upstream_mode_ignore_hosts(self):
+        """ignore_hosts in upstream mode: the TLS passes through the next
+        proxy's tunnel untouched; the client sees the server's certificate."""
+        a, b = self.chain(r"ignore_hosts=^localhost:%d$" % self.A)
+        self._passthrough_ok(a, "localhost", self.A)
+        self._intercepted_ok(a, "127.0.0.1", self.A)
+        self._check_passthrough_flows(a.flows(), "localhost", self.A)
+        self.assertTrue(all(f.get("type") == "tcp" for f in b.flows()))
+
+    def test_upstream_mode_plain_http(self):
+        """Plain http:// in upstream mode still goes to the next proxy in
+        absolute form (and its connection is pooled, never mixed with a
+        tunnel's); plain HTTP inside a CONNECT (curl -p) is parsed into a
+        flow and sent through the tunnel in origin form."""
+        a, b = self.chain("shards=1", next_sets=("shards=1", "tls_intercept=false"))
+        plain = "http://127.0.0.1:%d" % self.PLAIN
+        self.assert_get(plain + "/bytes/10", a.port, backend.payload(10))
+        self.assert_get("https://localhost:%d/bytes/11" % self.A, a.port,
+                        backend.payload(11))
+        time.sleep(0.2)
+        # had the tunnel gone to the pool as a connection to the next proxy,
+        # this request would reach the TLS server and fail
+        self.assert_get(plain + "/bytes/12", a.port, backend.payload(12))
+        self.assert_get(plain + "/bytes/13", a.port, backend.payload(13), "-p")
+        fa, fb = a.flows(), b.flows()
+        self.assertEqual([(f.get("type"), run.path_of(f)) for f in fa],
+                         [("http", "/bytes/10"), ("http", "/bytes/11"),
+                          ("http", "/bytes/12"), ("http", "/bytes/13")], fa)
+        for f in fa:
+            self.assertEqual(f.get("mode"), "upstream")
+            self.assertFalse(run.error_of(f), f)
+        self.assertEqual([f["request"].get("scheme") for f in fa],
+                         ["http", "https", "http", "http"])
+        self.assertEqual((fa[3]["request"]["host"], fa[3]["request"]["port"]),
+                         ("127.0.0.1", self.PLAIN))
+        # B: the plain requests, and two tunnels (https, curl -p)
+        self.assertEqual([run.path_of(f) for f in http_flows(fb)],
+                         ["/bytes/10", "/bytes/12"], fb)
+        self.assertEqual(sorted(f.get("type") for f in fb),
+                         ["http", "http", "tcp", "tcp"], fb)
+
     # ---- reverse mode ------------------------------------------------------
 
     def test_reverse_https(self):
