@@ -341,7 +341,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid,
 	struct h2stream *st = stream_of(c, sid);
 	if (!len)
 		return 0;
-	if (!st || st->req_end) {
+	if (!st || st->req_end || !st->user) { /* nobody takes these */
 		nghttp2_session_consume(ng, sid, len);
 		return 0;
 	}
@@ -372,6 +372,10 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code,
 	if (!st)
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, sid, NULL);
+	/* request bytes never taken still count against the connection's
+	 * window: give them back, or every such stream shrinks it for good */
+	if (st->req_credit)
+		nghttp2_session_consume_connection(ng, st->req_credit);
 	uint64_t user = st->user;
 	bool complete = st->resp_body_done && !bb_len(&st->out);
 	stream_free(c, st);
