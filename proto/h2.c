@@ -662,6 +662,30 @@ ssize_t h2conn_resp_feed(struct h2conn *c, int32_t sid, const char *p,
 	return (ssize_t)(used + (size_t)r);
 }
 
+/* The response is out whole but the client is still sending a request
+ * nobody will read: ask it to stop (RFC 9113 section 8.1), or the stream
+ * would wait for the rest of the request forever. */
+static void decline_rest(struct h2conn *c, struct h2stream *st)
+{
+	if (st->resp_ended && !st->req_end)
+		nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, st->id,
+					  NGHTTP2_NO_ERROR);
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *fr,
+			 void *ud)
+{
+	struct h2conn *c = ud;
+	if ((fr->hd.type == NGHTTP2_DATA || fr->hd.type == NGHTTP2_HEADERS) &&
+	    (fr->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+		struct h2stream *st = stream_of(c, fr->hd.stream_id);
+		if (st)
+			decline_rest(c, st);
+	}
+	(void)ng;
+	return 0;
+}
+
 void h2conn_resp_end(struct h2conn *c, int32_t sid, bool ok)
 {
 	struct h2stream *st = stream_of(c, sid);
@@ -669,11 +693,19 @@ void h2conn_resp_end(struct h2conn *c, int32_t sid, bool ok)
 		return;
 	st->user = 0;
 	st->resp_ended = true;
+	/* request bytes not taken will never be: reopen the window */
+	bb_free(&st->req);
+	if (st->req_credit) {
+		nghttp2_session_consume(c->ng, sid, st->req_credit);
+		st->req_credit = 0;
+	}
 	if (ok && st->resp_head && !st->resp_body_done &&
 	    h1_body_eof(&st->rsb) == 0)
 		st->resp_body_done = true; /* delimited by the close */
 	if (ok && st->resp_head && st->resp_body_done) {
 		resume(c, st);
+		if (nghttp2_session_get_stream_local_close(c->ng, sid) == 1)
+			decline_rest(c, st); /* already sent whole */
 		return;
 	}
 	nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, sid,
@@ -710,6 +742,7 @@ int h2conn_new(struct h2conn **out, const struct h2conn_cb *cb, void *arg,
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
 	int r = nghttp2_session_server_new2(&c->ng, cbs, c, opt);
