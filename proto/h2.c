@@ -176,6 +176,9 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 	if (!st || fr->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	if (fr->headers.cat == NGHTTP2_HCAT_HEADERS) { /* request trailers */
+		/* bounded like the head: HPACK expands small frames a lot */
+		if (bb_len(&st->req_trl) + nl + vl > c->o.max_header_list)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		if (bb_add(&st->req_trl, name, nl) || bb_str(&st->req_trl, ": ") ||
 		    bb_add(&st->req_trl, value, vl) || bb_str(&st->req_trl, "\r\n"))
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
