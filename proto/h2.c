@@ -765,11 +765,10 @@ int h2conn_new(struct h2conn **out, const struct h2conn_cb *cb, void *arg,
 				    sizeof(iv) / sizeof(iv[0])))
 		goto fail;
 	/* The connection window covers every stream's window. */
+	uint64_t conn_win = (uint64_t)c->o.stream_window * c->o.max_concurrent_streams;
 	nghttp2_session_set_local_window_size(
 		c->ng, NGHTTP2_FLAG_NONE, 0,
-		(int32_t)(c->o.stream_window * c->o.max_concurrent_streams > 0x7fffffffu
-				  ? 0x7fffffff
-				  : c->o.stream_window * c->o.max_concurrent_streams));
+		conn_win > 0x7fffffff ? 0x7fffffff : (int32_t)conn_win);
 	*out = c;
 	return 0;
 fail:
