@@ -679,6 +679,11 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *fr,
 			 void *ud)
 {
 	struct h2conn *c = ud;
+	/* nghttp2 answers a protocol error with a GOAWAY and swallows all
+	 * later input (mem_recv still returns its length): say so */
+	if (fr->hd.type == NGHTTP2_GOAWAY &&
+	    fr->goaway.error_code != NGHTTP2_NO_ERROR)
+		c->broken = true;
 	if ((fr->hd.type == NGHTTP2_DATA || fr->hd.type == NGHTTP2_HEADERS) &&
 	    (fr->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
 		struct h2stream *st = stream_of(c, fr->hd.stream_id);
