@@ -58,9 +58,11 @@ void eng_config_defaults(struct eng_config *cfg)
 	cfg->http2 = true;
 }
 
-/* ALPN on the client side: h2 when the client offers it (and http2 is on;
- * upstream connections speak HTTP/1.1 and engine/h2.c translates), else
- * HTTP/1.1; a client that offers neither gets no ALPN at all. */
+/* ALPN on the client side: h2 when the client offers it and http2 is on,
+ * else HTTP/1.1; a client that offers neither gets no ALPN at all. When
+ * the server (asked first) chose HTTP/1.1, the session marks the SSL
+ * (app data ALPN_H1_ONLY) and the client is offered what the server
+ * speaks, as mitmproxy does; engine/h2.c translates otherwise. */
 static int alpn_select(SSL *ssl, const unsigned char **out,
 		       unsigned char *outlen, const unsigned char *in,
 		       unsigned int inlen, void *arg)
@@ -69,10 +71,10 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 	static const unsigned char h11[] = "\x08http/1.1";
 	const struct eng_config *cfg = arg;
 	unsigned char *sel = NULL;
-	(void)ssl;
+	bool want_h2 = cfg->http2 && SSL_get_app_data(ssl) != ALPN_H1_ONLY;
 	/* our preference order: SSL_select_next_proto walks the first list */
-	if (SSL_select_next_proto(&sel, outlen, cfg->http2 ? h2 : h11,
-				  cfg->http2 ? sizeof(h2) - 1 : sizeof(h11) - 1,
+	if (SSL_select_next_proto(&sel, outlen, want_h2 ? h2 : h11,
+				  want_h2 ? sizeof(h2) - 1 : sizeof(h11) - 1,
 				  in, inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;

@@ -126,6 +126,9 @@ static uint64_t cb_on_request(void *arg, int32_t sid)
 	memcpy(x->tunnel_host, p->tunnel_host, sizeof(x->tunnel_host));
 	x->tunnel_port = p->tunnel_port;
 	memcpy(x->sni, p->sni, sizeof(x->sni));
+	/* upstream mode: a stream's own connection is a CONNECT of ours */
+	memcpy(x->proxy_connect, p->proxy_connect, p->proxy_connect_len);
+	x->proxy_connect_len = p->proxy_connect_len;
 	if (p->c.ssl && p->c.hs_done) {
 		tls_describe(&p->c, &x->h2_ctls, x->tls_c_desc,
 			     sizeof(x->tls_c_desc));

@@ -195,6 +195,11 @@ void session_free_capture(struct sess *x)
 	free(c->req_body);
 	free(c->resp_body);
 	free(c->path_copy);
+	for (int i = 0; i < 2; i++) {
+		free(c->trl_raw[i].p);
+		free(c->trl_copy[i]);
+		free(c->trl_hdrs[i]);
+	}
 	memset(c, 0, sizeof(*c));
 	x->has_flow = false;
 	free(x->tcp_msgs);
@@ -338,6 +343,50 @@ static void capture_tcp(struct shard *s, struct sess *x, bool from_client,
 	x->tcp_len += (uint32_t)take;
 }
 
+/* The trailer fields of a chunked body, for the record: the raw section
+ * parsed like a head behind a made-up status line. */
+static void capture_trailers(struct shard *s, struct sess *x)
+{
+	struct capture *c = &x->cap;
+	for (int i = 0; i < 2; i++) {
+		struct rbuf *r = &c->trl_raw[i];
+		uint32_t n = r->wr - r->rd;
+		if (n <= 2 || c->trl_hdrs[i])
+			continue;
+		static const char fake[] = "HTTP/1.1 200 T\r\n";
+		size_t fl = sizeof(fake) - 1;
+		char *copy = malloc(fl + n);
+		if (!copy)
+			continue;
+		memcpy(copy, fake, fl);
+		memcpy(copy + fl, r->p + r->rd, n);
+		struct h1_response rp;
+		ssize_t hl = h1_parse_response(copy, fl + n, 0, &rp, s->hdrs,
+					       SHARD_MAX_HEADERS, NULL);
+		struct flow_header *h = hl > 0 && rp.num_headers
+			? calloc(rp.num_headers, sizeof(*h)) : NULL;
+		if (!h) {
+			free(copy);
+			continue;
+		}
+		for (size_t j = 0; j < rp.num_headers; j++) {
+			h[j].name = rebase(copy, copy, rp.headers[j].name,
+					   rp.headers[j].name_len);
+			h[j].value = rebase(copy, copy, rp.headers[j].value,
+					    rp.headers[j].value_len);
+		}
+		c->trl_copy[i] = copy;
+		c->trl_hdrs[i] = h;
+		if (i) {
+			c->f.resp.trailers = h;
+			c->f.resp.num_trailers = (uint32_t)rp.num_headers;
+		} else {
+			c->f.req.trailers = h;
+			c->f.req.num_trailers = (uint32_t)rp.num_headers;
+		}
+	}
+}
+
 static void flow_set_error(struct sess *x, int code, const char *detail)
 {
 	struct capture *c = &x->cap;
@@ -471,6 +520,7 @@ static void flow_done(struct shard *s, struct sess *x)
 	if (x->has_flow) {
 		double now = rc_wall_now();
 		flow_tls_facts(x);
+		capture_trailers(s, x);
 		if (closing && !f->client.ts_end && !sess_is_stream(x))
 			f->client.ts_end = now;
 		if ((closing || !up_ok) && f->has_server && !f->server.ts_end)
@@ -1119,6 +1169,7 @@ static void on_request_head(struct shard *s, struct sess *x, ssize_t hlen,
 		}
 	}
 	h1_body_init(&x->rqb, rq->body, rq->content_length);
+	x->rqb.stop_at_trailers = true; /* body_take keeps them */
 	x->c.in.rd += (uint32_t)hlen;
 	get_upstream(s, x, chost, cport);
 }
@@ -1182,6 +1233,19 @@ static ssize_t body_take(struct shard *s, struct sess *x, bool from_upstream,
 	while (used < avail && !b->done) {
 		const char *data = NULL;
 		size_t dl = 0;
+		if (h1_body_in_trailers(b)) {
+			/* byte by byte: the trailer section is kept for the
+			 * record (h1 bounds it) */
+			ssize_t n = h1_body_parse(b, p + used, 1, &data, &dl);
+			if (n < 0)
+				return n;
+			if (!tunnel &&
+			    rbuf_append(&c->trl_raw[from_upstream], p + used, 1,
+					64u << 10) < 0)
+				return -ENOMEM;
+			used += (size_t)n;
+			continue;
+		}
 		ssize_t n = h1_body_parse(b, p + used, avail - used, &data, &dl);
 		if (n < 0)
 			return n;
@@ -1437,6 +1501,7 @@ static void on_response_head(struct shard *s, struct sess *x, ssize_t hlen,
 	if (x->rs_kind == H1_BODY_CLOSE)
 		x->flags |= SF_CLIENT_CLOSE;
 	h1_body_init(&x->rsb, x->rs_kind, rp->content_length);
+	x->rsb.stop_at_trailers = true;
 	x->rs = RS_BODY;
 	x->u.sent_from_in = (uint32_t)hlen; /* consumed once the head is out */
 	x->csend_what = SW_FWD;
@@ -2108,6 +2173,10 @@ static void client_tls_start(struct shard *s, struct sess *x,
 		return;
 	}
 	SSL_set_accept_state(ssl);
+	/* the server was asked first and does not speak h2: neither will
+	 * the client (no translation where none is needed) */
+	if (x->u.ssl && x->u.hs_done && !side_alpn_is_h2(&x->u))
+		SSL_set_app_data(ssl, ALPN_H1_ONLY);
 	x->rq = RQ_TLS_SETUP;
 	if (tls_side_start(s, x, false, ssl) < 0)
 		abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);

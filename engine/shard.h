@@ -93,6 +93,11 @@ struct capture {
 	char *path_copy;             /* "/?q" for an absolute target "http://h?q" */
 	char err_msg[200];
 	char tcp_host[256];
+	/* chunked trailer sections as they arrived ([0] request, [1]
+	 * response), and the fields parsed out of them when the flow ends */
+	struct rbuf trl_raw[2];
+	char *trl_copy[2];
+	struct flow_header *trl_hdrs[2];
 };
 
 /* A provided buffer held, unsent, on its way to the other side. */
@@ -392,6 +397,9 @@ struct eng_tls {
 	bool insecure;         /* ssl_insecure: no upstream verification */
 	void *ignore_re, *allow_re; /* pcre2 patterns on "host:port" */
 };
+/* App data of a client-side SSL whose client may only get http/1.1. */
+#define ALPN_H1_ONLY ((void *)1)
+
 /* Pass this TLS connection through untouched (ignore_hosts/allow_hosts)? */
 bool eng_tls_passthrough(const struct eng_tls *t, const char *host_port)
 	NONNULL(1, 2);

@@ -502,7 +502,10 @@ static void request(struct tns *t, const struct flow *f)
 	key(t, "content");
 	content(t, &r->body);
 	key(t, "trailers");
-	tns_null(t);
+	if (r->num_trailers)
+		headers(t, r->trailers, r->num_trailers);
+	else
+		tns_null(t);
 	key(t, "timestamp_start"); /* a float in mitmproxy, never None */
 	tns_float(t, r->ts_start > 0 ? r->ts_start : f->client.ts_start);
 	key(t, "timestamp_end");
@@ -529,7 +532,10 @@ static void response(struct tns *t, const struct flow *f)
 	key(t, "content");
 	content(t, &r->body);
 	key(t, "trailers");
-	tns_null(t);
+	if (r->num_trailers)
+		headers(t, r->trailers, r->num_trailers);
+	else
+		tns_null(t);
 	key(t, "timestamp_start");
 	tns_float(t, start);
 	key(t, "timestamp_end");

@@ -136,10 +136,10 @@ static void pk_conn(msgpack_packer *pk, const struct flow_conn *c)
 	msgpack_pack_double(pk, c->ts_end);
 }
 
-static void pk_headers(msgpack_packer *pk, const struct flow_header *h,
-		       uint32_t n)
+static void pk_fields(msgpack_packer *pk, const char *name,
+		      const struct flow_header *h, uint32_t n)
 {
-	pk_key(pk, "headers");
+	pk_key(pk, name);
 	msgpack_pack_array(pk, h ? n : 0);
 	for (uint32_t i = 0; h && i < n; i++) {
 		msgpack_pack_array(pk, 2);
@@ -165,7 +165,7 @@ static void pk_body(msgpack_packer *pk, const struct flow_body *b)
 
 static void pk_request(msgpack_packer *pk, const struct flow_request *r)
 {
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 12 + (r->num_trailers > 0));
 	pk_key(pk, "method");
 	pk_bytes(pk, r->method);
 	pk_key(pk, "scheme");
@@ -178,7 +178,9 @@ static void pk_request(msgpack_packer *pk, const struct flow_request *r)
 	pk_bytes(pk, r->path);
 	pk_key(pk, "http_version");
 	pk_bytes(pk, r->http_version);
-	pk_headers(pk, r->headers, r->num_headers);
+	pk_fields(pk, "headers", r->headers, r->num_headers);
+	if (r->num_trailers)
+		pk_fields(pk, "trailers", r->trailers, r->num_trailers);
 	pk_body(pk, &r->body);
 	pk_key(pk, "ts_start");
 	msgpack_pack_double(pk, r->ts_start);
@@ -188,14 +190,16 @@ static void pk_request(msgpack_packer *pk, const struct flow_request *r)
 
 static void pk_response(msgpack_packer *pk, const struct flow_response *r)
 {
-	msgpack_pack_map(pk, 9);
+	msgpack_pack_map(pk, 9 + (r->num_trailers > 0));
 	pk_key(pk, "status");
 	msgpack_pack_uint16(pk, r->status);
 	pk_key(pk, "reason");
 	pk_bytes(pk, r->reason);
 	pk_key(pk, "http_version");
 	pk_bytes(pk, r->http_version);
-	pk_headers(pk, r->headers, r->num_headers);
+	pk_fields(pk, "headers", r->headers, r->num_headers);
+	if (r->num_trailers)
+		pk_fields(pk, "trailers", r->trailers, r->num_trailers);
 	pk_body(pk, &r->body);
 	pk_key(pk, "ts_start");
 	msgpack_pack_double(pk, r->ts_start);
@@ -534,13 +538,16 @@ static int get_headers(const msgpack_object *o, msgpack_zone *zone,
 /* Fields shared by request and response; 1 if |k| was not one of them. */
 static int get_msg_field(const msgpack_object *k, const msgpack_object *v,
 			 msgpack_zone *zone, const struct flow_header **hdrs,
-			 uint32_t *nhdrs, struct flow_body *b, double *ts_start,
+			 uint32_t *nhdrs, const struct flow_header **trls,
+			 uint32_t *ntrls, struct flow_body *b, double *ts_start,
 			 double *ts_end)
 {
 	struct rc_str s;
 
 	if (key_is(k, "headers"))
 		return get_headers(v, zone, hdrs, nhdrs);
+	if (key_is(k, "trailers"))
+		return get_headers(v, zone, trls, ntrls);
 	if (key_is(k, "body")) {
 		if (v->type != MSGPACK_OBJECT_BIN && v->type != MSGPACK_OBJECT_STR)
 			return FAIL;
@@ -569,6 +576,7 @@ static int get_request(const msgpack_object *o, msgpack_zone *zone,
 		const msgpack_object *k = &o->via.map.ptr[i].key;
 		const msgpack_object *v = &o->via.map.ptr[i].val;
 		int rc = get_msg_field(k, v, zone, &r->headers, &r->num_headers,
+				       &r->trailers, &r->num_trailers,
 				       &r->body, &r->ts_start, &r->ts_end);
 
 		if (rc <= 0) {
@@ -604,6 +612,7 @@ static int get_response(const msgpack_object *o, msgpack_zone *zone,
 		const msgpack_object *k = &o->via.map.ptr[i].key;
 		const msgpack_object *v = &o->via.map.ptr[i].val;
 		int rc = get_msg_field(k, v, zone, &r->headers, &r->num_headers,
+				       &r->trailers, &r->num_trailers,
 				       &r->body, &r->ts_start, &r->ts_end);
 
 		if (rc <= 0) {

@@ -91,6 +91,8 @@ struct flow_request {
 	struct rc_str http_version; /* "HTTP/1.1" */
 	const struct flow_header *headers;
 	uint32_t num_headers;
+	const struct flow_header *trailers; /* chunked / HTTP/2 trailers */
+	uint32_t num_trailers;
 	struct flow_body body;
 	double ts_start; /* first byte of the head */
 	double ts_end;   /* last byte of the body */
@@ -102,6 +104,8 @@ struct flow_response {
 	struct rc_str http_version;
 	const struct flow_header *headers;
 	uint32_t num_headers;
+	const struct flow_header *trailers;
+	uint32_t num_trailers;
 	struct flow_body body;
 	double ts_start;
 	double ts_end;

@@ -269,6 +269,9 @@ void flow_print_line(FILE *out, const struct flow *f, int verbosity)
 		put_headers(out, ">", f->req.headers, f->req.num_headers);
 	if (f->has_response)
 		put_headers(out, "<", f->resp.headers, f->resp.num_headers);
+	if (f->has_response && f->resp.num_trailers)
+		put_headers(out, "< trailer", f->resp.trailers,
+			    f->resp.num_trailers);
 }
 
 /* --- JSON --------------------------------------------------------------- */
@@ -331,12 +334,10 @@ static void json_conn(FILE *out, const char *k, const struct flow_conn *c)
 	fputc('}', out);
 }
 
-/* headers, content, content_length, content_truncated, ts_start, ts_end */
-static void json_msg_tail(FILE *out, const struct flow_header *h, uint32_t n,
-			  const struct flow_body *b, double ts_start,
-			  double ts_end)
+static void json_fields(FILE *out, const char *k, const struct flow_header *h,
+			uint32_t n)
 {
-	json_key(out, "headers");
+	json_key(out, k);
 	fputc('[', out);
 	for (uint32_t i = 0; h && i < n; i++) {
 		fputs(i ? ",[" : "[", out);
@@ -346,6 +347,18 @@ static void json_msg_tail(FILE *out, const struct flow_header *h, uint32_t n,
 		fputc(']', out);
 	}
 	fputs("],", out);
+}
+
+/* headers, [trailers,] content, content_length, content_truncated,
+ * ts_start, ts_end */
+static void json_msg_tail(FILE *out, const struct flow_header *h, uint32_t n,
+			  const struct flow_header *tr, uint32_t ntr,
+			  const struct flow_body *b, double ts_start,
+			  double ts_end)
+{
+	json_fields(out, "headers", h, n);
+	if (ntr)
+		json_fields(out, "trailers", tr, ntr);
 	json_key(out, "content");
 	base64(out, b->p, b->p ? b->captured : 0);
 	fprintf(out, ",\"content_length\":%" PRIu64
@@ -369,8 +382,8 @@ static void json_request(FILE *out, const struct flow_request *r)
 	fputs(",\"http_version\":", out);
 	json_str(out, r->http_version);
 	fputc(',', out);
-	json_msg_tail(out, r->headers, r->num_headers, &r->body, r->ts_start,
-		      r->ts_end);
+	json_msg_tail(out, r->headers, r->num_headers, r->trailers,
+		      r->num_trailers, &r->body, r->ts_start, r->ts_end);
 	fputc('}', out);
 }
 
@@ -381,8 +394,8 @@ static void json_response(FILE *out, const struct flow_response *r)
 	fputs(",\"http_version\":", out);
 	json_str(out, r->http_version);
 	fputc(',', out);
-	json_msg_tail(out, r->headers, r->num_headers, &r->body, r->ts_start,
-		      r->ts_end);
+	json_msg_tail(out, r->headers, r->num_headers, r->trailers,
+		      r->num_trailers, &r->body, r->ts_start, r->ts_end);
 	fputc('}', out);
 }
 
