@@ -510,6 +510,10 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 		       const struct h1_response *rp)
 {
 	size_t nh = rp->num_headers, k = 0, total = 0;
+	/* Transfer-Encoding overrides Content-Length (RFC 9112 6.3), and a
+	 * 204 has none (RFC 9110 8.6): an HTTP/2 client checks the field
+	 * against the DATA it gets and resets the stream when they differ */
+	bool void_length = !rp->has_content_length || rp->status == 204;
 	for (size_t i = 0; i < nh; i++)
 		total += rp->headers[i].name_len;
 	nghttp2_nv *nv = calloc(nh + 1, sizeof(*nv));
@@ -525,7 +529,9 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 	char *o = lc + 3;
 	for (size_t i = 0; i < nh; i++) {
 		const struct h1_header *f = &rp->headers[i];
-		if (hop_by_hop(f->name, f->name_len))
+		if (hop_by_hop(f->name, f->name_len) ||
+		    (void_length && f->name_len == 14 &&
+		     !strncasecmp(f->name, "content-length", 14)))
 			continue;
 		for (size_t j = 0; j < f->name_len; j++) {
 			char ch = f->name[j];
