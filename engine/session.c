@@ -1592,7 +1592,7 @@ static void proxy_connect_reply(struct shard *s, struct sess *x)
 	const struct eng_mode *m = sess_mode(s, x);
 	struct h1_response rp;
 	size_t err_off = 0;
-	char detail[400];
+	char detail[700]; /* two host names and a reason */
 	ssize_t r;
 	for (;;) { /* 1xx answers are skipped */
 		uint32_t avail = rbuf_len(&x->u.in);
