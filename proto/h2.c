@@ -498,7 +498,7 @@ static bool hop_by_hop(const char *n, size_t nl)
 {
 	static const char *const hop[] = {"connection", "keep-alive",
 					  "proxy-connection", "transfer-encoding",
-					  "upgrade", NULL};
+					  "upgrade", "te", NULL};
 	for (size_t i = 0; hop[i]; i++)
 		if (nl == strlen(hop[i]) && !strncasecmp(n, hop[i], nl))
 			return true;
