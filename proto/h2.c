@@ -428,6 +428,8 @@ uint32_t h2conn_req_synth(struct h2conn *c, int32_t sid)
 
 /* ---- response side ---- */
 
+static bool hop_by_hop(const char *n, size_t nl);
+
 static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 			 size_t length, uint32_t *flags,
 			 nghttp2_data_source *src, void *ud)
@@ -460,6 +462,8 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 				size_t o = 0, k = 0;
 				for (size_t i = 0; i < rp.num_headers; i++) {
 					const struct h1_header *f = &rp.headers[i];
+					if (hop_by_hop(f->name, f->name_len))
+						continue;
 					if (o + f->name_len > sizeof(lc))
 						break;
 					for (size_t j = 0; j < f->name_len; j++) {
