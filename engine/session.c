@@ -2219,7 +2219,9 @@ static void become_http(struct shard *s, struct sess *x)
 	session_free_capture(x); /* the requests are the flows */
 	if (side_alpn_is_h2(&x->u)) /* HTTP/1.1 requests cannot go there */
 		upstream_detach(s, x, false);
-	x->fixed_target = true;
+	/* inside a tunnel: its target; on a reverse port the mode decides
+	 * (reverse:http with a TLS client still talks http upstream) */
+	x->fixed_target = x->tun != TUN_NONE;
 	x->req_is_connect = false;
 	x->rq = RQ_IDLE;
 	x->rs = RS_NONE;

@@ -527,7 +527,10 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 		free(lc);
 		return -ENOMEM;
 	}
-	snprintf(lc, 4, "%03d", rp->status % 1000);
+	int code = rp->status % 1000; /* three digits, as :status wants */
+	lc[0] = (char)('0' + code / 100);
+	lc[1] = (char)('0' + code / 10 % 10);
+	lc[2] = (char)('0' + code % 10);
 	nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)lc, 7, 3,
 			       NGHTTP2_NV_FLAG_NONE};
 	char *o = lc + 3;
