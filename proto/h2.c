@@ -509,6 +509,29 @@ static bool hop_by_hop(const char *n, size_t nl)
 	return false;
 }
 
+/* Is |n| one of the options of a Connection field among |hs|? Those
+ * fields belong to the upstream connection (RFC 9110 7.6.1). */
+static bool named_by_connection(const struct h1_header *hs, size_t nh,
+				const char *n, size_t nl)
+{
+	for (size_t i = 0; i < nh; i++) {
+		if (hs[i].name_len != 10 ||
+		    strncasecmp(hs[i].name, "connection", 10))
+			continue;
+		const char *v = hs[i].value, *e = v + hs[i].value_len;
+		while (v < e) {
+			while (v < e && (*v == ',' || *v == ' ' || *v == '\t'))
+				v++;
+			const char *t = v;
+			while (v < e && *v != ',' && *v != ' ' && *v != '\t')
+				v++;
+			if ((size_t)(v - t) == nl && nl && !strncasecmp(t, n, nl))
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Submit the final response head; the body follows through read_body. */
 static int submit_head(struct h2conn *c, struct h2stream *st,
 		       const struct h1_response *rp)
@@ -537,6 +560,7 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 	for (size_t i = 0; i < nh; i++) {
 		const struct h1_header *f = &rp->headers[i];
 		if (hop_by_hop(f->name, f->name_len) ||
+		    named_by_connection(rp->headers, nh, f->name, f->name_len) ||
 		    (void_length && f->name_len == 14 &&
 		     !strncasecmp(f->name, "content-length", 14)))
 			continue;
