@@ -679,6 +679,8 @@ ssize_t h2conn_resp_feed(struct h2conn *c, int32_t sid, const char *p,
 	struct h2stream *st = stream_of(c, sid);
 	if (!st || st->resp_ended)
 		return -ENOENT;
+	if (!n)
+		return 0; /* (nothing to parse: rh may have no buffer yet) */
 	size_t used = 0;
 	if (!st->resp_head) {
 		if (bb_add(&st->rh, p, n))
