@@ -33,6 +33,9 @@ enum {
 	VD_UFEED = 1u << 7, /* retry the pending request send */
 	VD_USENT = 1u << 8, /* the request send is complete */
 	VD_UFAIL = 1u << 9, /* the request could not be sent */
+	/* on a connection's session: send what its streams produced, once
+	 * per round rather than once per stream event */
+	VD_FLUSH = 1u << 10,
 };
 
 struct h2_link {
@@ -82,6 +85,12 @@ void h2_unready(struct shard *s, struct sess *x)
 		*pp = x->v_next;
 	x->v_due = 0;
 	x->v_next = NULL;
+}
+
+static void flush_later(struct shard *s, struct sess *p)
+{
+	if (p)
+		due(s, p, VD_FLUSH);
 }
 
 /* ---- the connection ---- */
@@ -410,6 +419,8 @@ int h2_stream_upstream(struct shard *s, struct sess *x, const char *host,
 
 static void ufeed(struct shard *s, struct sess *x)
 {
+	if (!x->u.send_armed || !x->u.sendlen)
+		return;
 	struct sess *p = parent_of(s, x);
 	ssize_t r = p && p->h2u && x->h2u_st && !x->h2u_reset
 		? h2up_req_feed(p->h2u, x->h2u_st, "https", x->u.sendp,
@@ -423,7 +434,7 @@ static void ufeed(struct shard *s, struct sess *x)
 	x->u.sendlen -= (uint32_t)r;
 	if (!x->u.sendlen)
 		due(s, x, VD_USENT);
-	up_flush(s, p);
+	flush_later(s, p);
 }
 
 void h2_stream_usend(struct shard *s, struct sess *x, const char *p,
@@ -432,6 +443,8 @@ void h2_stream_usend(struct shard *s, struct sess *x, const char *p,
 	x->u.send_armed = true;
 	x->u.sendp = p;
 	x->u.sendlen = len;
+	if (!len)
+		due(s, x, VD_USENT);
 	ufeed(s, x);
 }
 
@@ -472,7 +485,7 @@ static void udeliver(struct shard *s, struct sess *x)
 		return;
 	if (x->h2u_st == st) /* still ours (not ended inside the call) */
 		h2up_resp_consume(p->h2u, st, n);
-	up_flush(s, p); /* WINDOW_UPDATE */
+	flush_later(s, p); /* WINDOW_UPDATE */
 }
 
 /* ---- a stream session's virtual client side ---- */
@@ -491,6 +504,10 @@ void h2_stream_arm_recv(struct shard *s, struct sess *x)
 /* Give the pending response bytes to the stream, as many as it takes. */
 static void feed(struct shard *s, struct sess *x)
 {
+	/* A feed due from before the send completed finds nothing left:
+	 * it must not complete the next send too. */
+	if (!x->c.send_armed || !x->c.sendlen)
+		return;
 	struct sess *p = parent_of(s, x);
 	ssize_t r = p && x->h2_sid > 0
 		? h2conn_resp_feed(p->h2, x->h2_sid, x->c.sendp, x->c.sendlen)
@@ -499,14 +516,14 @@ static void feed(struct shard *s, struct sess *x)
 		x->err = (int)r;
 		due(s, x, VD_FAIL);
 		if (p)
-			flush(s, p);
+			flush_later(s, p);
 		return;
 	}
 	x->c.sendp += r;
 	x->c.sendlen -= (uint32_t)r;
 	if (!x->c.sendlen)
 		due(s, x, VD_SENT);
-	flush(s, p);
+	flush_later(s, p);
 }
 
 void h2_stream_send(struct shard *s, struct sess *x, const char *p,
@@ -516,6 +533,8 @@ void h2_stream_send(struct shard *s, struct sess *x, const char *p,
 	x->c.sendp = p;
 	x->c.sendlen = len;
 	atomic_fetch_add_explicit(&s->st.bytes_out, len, memory_order_relaxed);
+	if (!len)
+		due(s, x, VD_SENT);
 	feed(s, x);
 }
 
@@ -524,14 +543,14 @@ void h2_stream_closing(struct shard *s, struct sess *x)
 	struct sess *p = parent_of(s, x);
 	if (p && x->h2u_st && p->h2u) {
 		h2up_stream_end(p->h2u, x->h2u_st);
-		up_flush(s, p);
+		flush_later(s, p);
 	}
 	x->h2u_st = NULL;
 	if (!p || x->h2_sid <= 0)
 		return;
 	h2conn_resp_end(p->h2, x->h2_sid, x->rs == RS_DONE);
 	x->h2_sid = -x->h2_sid;
-	flush(s, p);
+	flush_later(s, p);
 }
 
 static void deliver(struct shard *s, struct sess *x)
@@ -551,13 +570,11 @@ static void deliver(struct shard *s, struct sess *x)
 	if (p->flags & SF_CLOSING)
 		return;
 	h2conn_req_consume(p->h2, sid, n); /* WINDOW_UPDATE as it empties */
-	flush(s, p);
+	flush_later(s, p);
 }
 
-void h2_run_ready(struct shard *s)
+static void run_round(struct shard *s)
 {
-	/* Work queued while this runs waits for the next round (the shard
-	 * loop does not block while vready is non-empty). */
 	struct sess *list = s->vready;
 	s->vready = NULL;
 	while (list) {
@@ -568,6 +585,13 @@ void h2_run_ready(struct shard *s)
 		x->v_next = NULL;
 		if (x->flags & (SF_CLOSING | SF_PARKED))
 			continue;
+		if (what & VD_FLUSH) { /* a connection: both its sides */
+			if (x->h2)
+				flush(s, x);
+			if (x->h2u)
+				up_flush(s, x);
+			continue;
+		}
 		uint32_t gen = x->gen;
 		if (what & VD_RESET) {
 			char d[64];
@@ -589,7 +613,8 @@ void h2_run_ready(struct shard *s)
 			continue;
 		if (what & VD_FEED)
 			feed(s, x);
-		if (what & VD_SENT && !(x->v_due & VD_FAIL)) {
+		if ((what & VD_SENT) && !(x->v_due & VD_FAIL) &&
+		    x->c.send_armed && !x->c.sendlen) {
 			x->c.send_armed = false;
 			session_on_sent(s, x, false);
 		}
@@ -606,7 +631,8 @@ void h2_run_ready(struct shard *s)
 		}
 		if (what & VD_UFEED)
 			ufeed(s, x);
-		if (what & VD_USENT && !(x->v_due & VD_UFAIL)) {
+		if ((what & VD_USENT) && !(x->v_due & VD_UFAIL) &&
+		    x->u.send_armed && !x->u.sendlen) {
 			x->u.send_armed = false;
 			session_on_sent(s, x, true);
 		}
@@ -615,4 +641,14 @@ void h2_run_ready(struct shard *s)
 		if (what & VD_URECV)
 			udeliver(s, x);
 	}
+}
+
+void h2_run_ready(struct shard *s)
+{
+	/* Work queued by a round runs in the next one; connections flush
+	 * after their streams, so one send carries many frames. Bounded:
+	 * what is left waits for the next loop (which does not block while
+	 * vready is non-empty). */
+	for (int i = 0; i < 16 && s->vready; i++)
+		run_round(s);
 }

@@ -461,7 +461,18 @@ static void upstream_detach(struct shard *s, struct sess *x, bool reusable)
 	/* a tunnel through the next proxy leads elsewhere than its address
 	 * says: it is never pooled */
 	if (reusable && !s->stopping && !x->up_via_proxy) {
-		pool_put(s, x->u.fd, x->up_host, x->up_port, x->up_sni, &x->u);
+		struct up_facts uf;
+		bool have = x->u_ep_fd == x->u.fd;
+		if (have) {
+			uf.peer = x->u_peer;
+			uf.local = x->u_local;
+			uf.verify_err = x->up_verify_err;
+			memcpy(uf.cert_sha, x->up_cert_sha, sizeof(uf.cert_sha));
+			memcpy(uf.cert_names, x->up_cert_names, sizeof(uf.cert_names));
+			memcpy(uf.verify_msg, x->up_verify_msg, sizeof(uf.verify_msg));
+		}
+		pool_put(s, x->u.fd, x->up_host, x->up_port, x->up_sni, &x->u,
+			 have ? &uf : NULL);
 	} else {
 		close(x->u.fd);
 		tls_side_free(&x->u);
@@ -849,14 +860,25 @@ static void get_upstream(struct shard *s, struct sess *x, const char *host,
 		 x->sni[0] ? x->sni : is_ip_literal(host) ? "" : host);
 	x->up_via_proxy = via;
 	x->up_proxy_stage = via ? 1 : 0;
-	int fd = via ? -1 : pool_take(s, host, port, x->up_tls, x->up_sni, &x->u);
+	struct up_facts uf;
+	bool have = false;
+	int fd = via ? -1 : pool_take(s, host, port, x->up_tls, x->up_sni, &x->u,
+				      &uf, &have);
 	if (fd >= 0) {
-		if (x->u.ssl) { /* the certificate facts of this connection */
+		x->u.fd = fd;
+		x->u_ep_fd = -1;
+		if (have) { /* what was found out when it was made */
+			x->u_peer = uf.peer;
+			x->u_local = uf.local;
+			x->u_ep_fd = fd;
+			x->up_verify_err = uf.verify_err;
+			memcpy(x->up_cert_sha, uf.cert_sha, sizeof(uf.cert_sha));
+			memcpy(x->up_cert_names, uf.cert_names, sizeof(uf.cert_names));
+			memcpy(x->up_verify_msg, uf.verify_msg, sizeof(uf.verify_msg));
+		} else if (x->u.ssl) { /* the certificate facts */
 			char names[16][256];
 			collect_upstream_cert(s, x, names, 16);
 		}
-		x->u.fd = fd;
-		x->u_ep_fd = -1;
 		x->flags |= SF_UP_REUSED;
 		atomic_fetch_add_explicit(&s->st.upstream_reused, 1,
 					  memory_order_relaxed);

@@ -641,6 +641,7 @@ static void on_tick(struct shard *s)
 			session_on_timeout(s, x);
 	}
 	dns_tick(s);
+	pool_tick(s);
 	if (s->nobuf)
 		rearm_nobuf(s);
 	if (s->stopping && s->now >= s->grace_deadline)

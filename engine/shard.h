@@ -279,6 +279,17 @@ struct listener {
 	bool armed;
 };
 
+/* What a flow records of an upstream connection, kept with it in the pool
+ * so a connection taken again costs no getpeername/getsockname or
+ * certificate walk. */
+struct up_facts {
+	struct flow_endpoint peer, local;
+	int verify_err;
+	char cert_sha[65];
+	char cert_names[512];
+	char verify_msg[160];
+};
+
 /* An idle kept-alive upstream connection. */
 struct pool_ent {
 	uint32_t gen;
@@ -292,6 +303,8 @@ struct pool_ent {
 	SSL *ssl;
 	char *tls_obuf;
 	char sni[256];
+	struct up_facts facts;
+	bool has_facts;
 };
 
 /* A c-ares socket we poll for. */
@@ -560,15 +573,22 @@ void upstream_connect(struct shard *s, struct sess *x,
 /* Take an idle connection to host:port from the pool; returns fd or -1. */
 /* |side|: for a TLS pool (side->ssl wanted: pass want_tls) the SSL and its
  * buffer move into |side| too. */
+/* |facts| gets what pool_put() was given; returns -1 with *has_facts
+ * untouched when nothing is pooled. */
 int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
-	      const char *sni, struct side *side) NONNULL(1, 2, 5, 6);
+	      const char *sni, struct side *side, struct up_facts *facts,
+	      bool *has_facts) NONNULL(1, 2, 5, 6, 7, 8);
 /* Give |fd| (idle, response fully read) to the pool or close it. */
-/* Takes |side|'s TLS state too, if it has one. */
+/* Takes |side|'s TLS state too, if it has one; |facts| (may be NULL) is
+ * kept with it. */
 void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
-	      const char *sni, struct side *side)
+	      const char *sni, struct side *side, const struct up_facts *facts)
 	NONNULL(1, 3, 5, 6);
 void pool_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
 	NONNULL(1);
+/* Watch idle pooled connections for the server closing them (tick). */
+#define POOL_WATCH_AFTER_MS 50
+void pool_tick(struct shard *s) NONNULL(1);
 void pool_close_all(struct shard *s) NONNULL(1);
 
 #endif

@@ -330,7 +330,8 @@ static void pool_ent_drop_tls(struct pool_ent *e)
 }
 
 int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
-	      const char *sni, struct side *side)
+	      const char *sni, struct side *side, struct up_facts *facts,
+	      bool *has_facts)
 {
 	for (uint32_t i = 0; i < s->npool; i++) {
 		struct pool_ent *e = &s->pool[i];
@@ -340,6 +341,9 @@ int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
 			continue;
 		int fd = e->fd;
 		e->fd = -1;
+		*has_facts = e->has_facts;
+		if (e->has_facts)
+			*facts = e->facts;
 		if (e->ssl) { /* the TLS session goes with the socket */
 			side->ssl = e->ssl;
 			side->rbio = SSL_get_rbio(e->ssl);
@@ -363,7 +367,7 @@ int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
 }
 
 void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
-	      const char *sni, struct side *side)
+	      const char *sni, struct side *side, const struct up_facts *facts)
 {
 	for (uint32_t i = 0; i < s->npool; i++) {
 		struct pool_ent *e = &s->pool[i];
@@ -376,16 +380,32 @@ void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
 		e->since = s->now;
 		snprintf(e->host, sizeof(e->host), "%s", host);
 		snprintf(e->sni, sizeof(e->sni), "%s", sni);
+		e->has_facts = facts != NULL;
+		if (facts)
+			e->facts = *facts;
 		e->ssl = side->ssl;
 		e->tls_obuf = side->tls_obuf;
 		side->ssl = NULL;
 		side->rbio = side->wbio = NULL;
 		side->tls_obuf = NULL;
-		pool_arm(s, i);
+		/* Watched for the server closing it only once it has been
+		 * idle a while (pool_tick): a connection taken again within
+		 * milliseconds (HTTP/2 streams, busy pools) costs no poll
+		 * add/remove; a stale one is caught by the one retry. */
 		return;
 	}
 	close(fd); /* pool full */
 	tls_side_free(side);
+}
+
+void pool_tick(struct shard *s)
+{
+	for (uint32_t i = 0; i < s->npool; i++) {
+		struct pool_ent *e = &s->pool[i];
+		if (e->fd >= 0 && !e->polling && !e->taken &&
+		    s->now - e->since >= POOL_WATCH_AFTER_MS)
+			pool_arm(s, i);
+	}
 }
 
 void pool_on_poll(struct shard *s, uint32_t slot, uint32_t gen, int res)
