@@ -471,6 +471,53 @@ class H2(unittest.TestCase):
         self.assertEqual((f.get("server_tls") or {}).get("alpn"), "h2", f.get("server_tls"))
         run.E2E.assert_msg_body(self, f["response"], data, MiB)
 
+    def start_nghttpd(self, *extra):
+        """An h2-only TLS server (certificate a) serving www/f.bin; returns
+        (port, data)."""
+        www = os.path.join(self.tmp, "www")
+        os.makedirs(www, exist_ok=True)
+        data = backend.payload(200000)
+        with open(os.path.join(www, "f.bin"), "wb") as f:
+            f.write(data)
+        port = run.free_port()
+        nd = subprocess.Popen(["nghttpd", "-a", "127.0.0.1", "-d", www] + list(extra) +
+                              [str(port), PKI.a_key, PKI.a], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(nd)
+        self.assertTrue(run.wait_port(port, nd), "nghttpd did not start")
+        return port, data
+
+    def test_reverse_https_multiplexes_to_h2_server(self):
+        """reverse:https to a server that offers h2: the streams of one client
+        connection share one HTTP/2 connection upstream; the server's
+        trailers reach the client and the flow."""
+        port, data = self.start_nghttpd("--trailer=x-grpc-status: 0")
+        p = self.proxy(modes=["reverse:https://localhost:%d" % port])
+        r = subprocess.run(["h2load", "-n", "200", "-c", "1", "-m", "20",
+                            "https://127.0.0.1:%d/f.bin" % p.port],
+                           capture_output=True, timeout=120, env=CLIENT_ENV)
+        out = r.stdout.decode(errors="replace")
+        self.assertIn("200 succeeded", out, out + r.stderr.decode(errors="replace"))
+        r = subprocess.run(["nghttp", "-v", "https://127.0.0.1:%d/f.bin" % p.port],
+                           capture_output=True, timeout=60, env=CLIENT_ENV)
+        out = r.stdout.decode(errors="replace")
+        self.assertEqual(r.returncode, 0, out[-2000:])
+        self.assertRegex(out, r"recv \(stream_id=\d+\) x-grpc-status: 0",
+                         "the trailer did not reach the client")
+        flows = test_tls.http_flows(p.flows())
+        self.assertEqual(len(flows), 201)
+        ups = set()
+        for f in flows:
+            self.assertEqual(run.status_of(f), 200, f.get("error"))
+            self.assertEqual(f["request"]["http_version"], "HTTP/2.0")
+            self.assertEqual(f["response"]["http_version"], "HTTP/2.0")
+            self.assertEqual((f.get("server_tls") or {}).get("alpn"), "h2")
+            self.assertEqual(f["response"].get("trailers"), [["x-grpc-status", "0"]])
+            run.E2E.assert_msg_body(self, f["response"], data, MiB)
+            ups.add(tuple(f["server"]["local"]))
+        # h2load's one connection, then nghttp's: one upstream each
+        self.assertEqual(len(ups), 2, ups)
+
     def test_intercept_server_no_alpn(self):
         """A server that chooses no ALPN: mirrored to the client (no h2, as
         mitmproxy); the server gets HTTP/1.1."""
@@ -622,7 +669,10 @@ class H2(unittest.TestCase):
         d = os.path.join(self.tmp, "dl")
         os.mkdir(d)
         small = ["/bytes/%d" % (1000 + i) for i in range(20)]
-        r = subprocess.run(["nghttp", "-O", "-s", "-w", "20", "-W", "24",
+        # nghttp's -O ("not implemented yet" in 1.52) saves nothing: the
+        # bodies are checked in the flow log (the big one's bytes by
+        # test_reverse_h2c_download), the statistics say each completed
+        r = subprocess.run(["nghttp", "-n", "-s", "-w", "20", "-W", "24",
                             base + "/stream/%d" % n] + [base + u for u in small],
                            capture_output=True, timeout=150, env=CLIENT_ENV, cwd=d)
         out = r.stdout.decode(errors="replace")
@@ -632,12 +682,6 @@ class H2(unittest.TestCase):
                                               [("200", u) for u in small]),
                          "nghttp: %s\n%s" % (out[out.find("***** Statistics"):],
                                               r.stderr.decode(errors="replace")))
-        fn = os.path.join(d, str(n))
-        self.assertEqual(os.path.getsize(fn), n)
-        self.assertEqual(sha256_file(fn), backend.payload_sha256(n))
-        for i in range(20):
-            with open(os.path.join(d, str(1000 + i)), "rb") as f:
-                self.assertTrue(f.read() == backend.payload(1000 + i), small[i])
         flows = p.flows()
         byp = self.flows_by_path(flows)
         self.assertEqual(len(flows), 21, list(byp))
