@@ -237,6 +237,12 @@ static int build_request(struct h2stream *st, bool end_stream)
 	if (!strcmp(st->method, "CONNECT") || !pl)
 		return -EINVAL; /* CONNECT over HTTP/2 is not supported */
 	const char *path = st->path.p + st->path.rd;
+	/* HTTP/1.1 gets origin form (or "*"): nghttp2 checks the form only
+	 * for http(s) schemes, and anything else ("x", "http://other/")
+	 * would be another target form, or another host, upstream */
+	if (path[0] != '/' &&
+	    !(pl == 1 && path[0] == '*' && !strcmp(st->method, "OPTIONS")))
+		return -EPROTO;
 	const char *auth = al ? st->auth.p + st->auth.rd : "";
 	r |= bb_str(&st->req, st->method);
 	r |= bb_str(&st->req, " ");
@@ -300,10 +306,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
 		if (!st)
 			return 0;
 		if (fr->headers.cat == NGHTTP2_HCAT_REQUEST) {
-			if (build_request(st, end) < 0) {
-				nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE,
-							  st->id,
-							  NGHTTP2_REFUSED_STREAM);
+			int br = build_request(st, end);
+			if (br < 0) {
+				nghttp2_submit_rst_stream(
+					ng, NGHTTP2_FLAG_NONE, st->id,
+					br == -EPROTO ? NGHTTP2_PROTOCOL_ERROR
+						      : NGHTTP2_REFUSED_STREAM);
 				return 0;
 			}
 			if (end)
