@@ -660,6 +660,37 @@ Test(h2_req, connect_refused)
 	bench_free(&b);
 }
 
+/* Only origin form (or "*" for OPTIONS) reaches HTTP/1.1: nghttp2 checks
+ * :path only for the http and https schemes. */
+Test(h2_req, path_not_origin_form_rejected)
+{
+	struct bench b;
+	bench_init(&b, NULL);
+	const char *paths[] = {"http://other.example/x", "x", "*"};
+	for (size_t i = 0; i < NVN(paths); i++) {
+		nghttp2_nv nv[] = {NV(":method", "GET"), NV(":scheme", "foo"),
+				   NV(":authority", "h"),
+				   {(uint8_t *)":path", (uint8_t *)paths[i], 5,
+				    strlen(paths[i]), NGHTTP2_NV_FLAG_NONE}};
+		int32_t sid = submit(&b, nv, NVN(nv), NULL);
+		pump(&b);
+		cr_assert_eq(b.nreq, 0, "%s", paths[i]);
+		cr_assert(b.res[sid].got_rst, "%s", paths[i]);
+		cr_assert_eq(b.res[sid].rst_code, NGHTTP2_PROTOCOL_ERROR);
+	}
+	nghttp2_nv nv[] = {NV(":method", "OPTIONS"), NV(":scheme", "https"),
+			   NV(":authority", "h"), NV(":path", "*")};
+	int32_t sid = submit(&b, nv, NVN(nv), NULL);
+	pump(&b);
+	cr_assert_eq(b.nreq, 1);
+	struct dbuf r = {0};
+	take_req(&b, sid, &r);
+	cr_assert_str_eq(db_s(&r), "OPTIONS * HTTP/1.1\r\nhost: h\r\n\r\n");
+	db_free(&r);
+	cr_assert_eq(h2conn_open_streams(b.c), 1);
+	bench_free(&b);
+}
+
 Test(h2_req, refused_by_engine)
 {
 	struct bench b;
