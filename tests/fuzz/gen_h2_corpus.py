@@ -12,6 +12,7 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "h2")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 F_PREFACE, F_SMALL_RESP, F_SMALL_WINDOW, F_REFUSE, F_EAGER, F_FEW = (
     1, 2, 4, 8, 16, 32)
+F_CLIENT = 64
 
 DATA, HEADERS, PRIORITY, RST, SETTINGS, PUSH, PING, GOAWAY, WU, CONT = range(10)
 END_STREAM, END_HEADERS, PADDED, PRIO, ACK = 0x1, 0x4, 0x8, 0x20, 0x1
@@ -221,6 +222,64 @@ SEEDS["switching"] = seed(
     F_PREFACE, HELLO + req(1),
     feed_all() + respond(0, b"HTTP/1.1 101 Switching Protocols\r\n"
                          b"Upgrade: websocket\r\n\r\n") + end(0, ok=False))
+
+
+# ---- F_CLIENT seeds: the client stream is operations of a real client ----
+# (see client_op() in fuzz_h2.c)
+METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS"]
+
+
+def c_req(method, path=0, body=None, hold=False, cl=False, cookies=False):
+    op = (METHODS.index(method) << 2) | (path << 5) | (1 if body is not None else 0)
+    if cookies:
+        op |= 0xc0
+    out = bytes([op & 0xff])
+    if body is not None:
+        arg = (body // 37) & ~3 | (1 if hold else 0) | (2 if cl else 0)
+        out += bytes([arg & 0xff])
+    return out
+
+
+def c_reset(k):
+    return bytes([2, k])
+
+
+def c_finish():
+    return bytes([3])
+
+
+SEEDS["client-get"] = seed(F_CLIENT, c_req("GET"), feed_all() + take(0)
+                           + canned(0) + end(0))
+
+SEEDS["client-post-trailers"] = seed(
+    F_CLIENT, c_req("POST", body=37 * 8, cl=True),
+    feed_all() + take(0) + respond(
+        0, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-t\r\n\r\n"
+           b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n") + end(0))
+
+SEEDS["client-upload-early-response"] = seed(
+    F_CLIENT | F_SMALL_WINDOW, c_req("PUT", body=37 * 40, hold=True) + c_finish(),
+    feed_small(20, 10) + take(0)
+    + respond(0, b"HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig")
+    + end(0) + feed_all())
+
+SEEDS["client-reset-upload"] = seed(
+    F_CLIENT, c_req("POST", body=37 * 4, hold=True) + c_reset(0) + c_req("GET"),
+    feed_small(31, 8) + feed_all() + canned(0) + end(0))
+
+SEEDS["client-framings"] = seed(
+    F_CLIENT | F_SMALL_RESP,
+    c_req("GET", 1, cookies=True) + c_req("HEAD") + c_req("GET", 2)
+    + c_req("DELETE") + c_req("OPTIONS", 3) + c_req("GET", 4),
+    feed_all()
+    + respond(0, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+              b"Connection: x-a\r\nX-A: 1\r\nTE: gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    + respond(1, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    + respond(2, b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n")
+    + respond(3, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\n" + b"c" * 300)
+    + respond(4, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n")
+    + respond(5, b"HTTP/1.1 200 OK\r\nContent-Length: 600\r\n\r\n" + b"d" * 200)
+    + end(0) + end(0) + end(0) + end(0) + end(0) + end(0, ok=False))
 
 
 def main():
