@@ -1680,3 +1680,46 @@ Test(h2_resp, empty_feed)
 	cr_assert(b.res[sid].closed && !b.res[sid].got_rst);
 	bench_free(&b);
 }
+
+/* A client may send up to the default windows (65535) before it has the
+ * server's SETTINGS; a smaller configured window must not turn that into
+ * a flow-control error. */
+Test(h2_req, upload_before_settings_with_small_windows)
+{
+	struct bench b;
+	memset(&b, 0, sizeof(b));
+	struct h2conn_opts o = {.stream_window = 1000, .max_concurrent_streams = 10};
+	cr_assert_eq(h2conn_new(&b.c, &server_cb, &b, &o), 0);
+	nghttp2_session_callbacks *cbs;
+	cr_assert_eq(nghttp2_session_callbacks_new(&cbs), 0);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, c_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, c_on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, c_on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, c_on_close);
+	cr_assert_eq(nghttp2_session_client_new(&b.cl, cbs, &b), 0);
+	nghttp2_session_callbacks_del(cbs);
+	cr_assert_eq(nghttp2_submit_settings(b.cl, NGHTTP2_FLAG_NONE, NULL, 0), 0);
+	size_t blen = 30000;
+	char *data = calloc(1, blen);
+	nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", "https"),
+			   NV(":authority", "h"), NV(":path", "/early-upload")};
+	struct cbody body = {.p = data, .len = blen};
+	int32_t sid = submit(&b, nv, NVN(nv), &body);
+	/* everything the client says before it hears from the server */
+	const uint8_t *d;
+	ssize_t n;
+	while ((n = nghttp2_session_mem_send(b.cl, &d)) > 0)
+		cr_assert_eq(h2conn_input(b.c, d, (size_t)n), n);
+	struct dbuf req = {0};
+	for (int i = 0; i < 100 && !h2conn_req_done(b.c, sid); i++) {
+		pump(&b);
+		cr_assert_eq(b.in_rc, 0);
+		take_req(&b, sid, &req);
+	}
+	cr_assert(h2conn_req_done(b.c, sid));
+	cr_assert_not(b.goaway);
+	cr_assert_not(b.res[sid].got_rst);
+	db_free(&req);
+	free(data);
+	bench_free(&b);
+}
