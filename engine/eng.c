@@ -76,9 +76,32 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 
 static void leaf_ctx_setup(SSL_CTX *ctx, void *arg)
 {
-	(void)arg;
+	const struct eng_tls *t = arg;
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (t->ktls.on) /* the traffic secrets, for kernel TLS */
+		SSL_CTX_set_keylog_callback(ctx, ktls_keylog_cb);
+}
+
+/* Kernel TLS: configured, not switched off in the environment, and the
+ * kernel able (probed once for the whole process). */
+static void ktls_setup(struct eng_tls *t, const struct eng_config *cfg)
+{
+	const char *env = getenv("RINGCAP_NO_KTLS");
+	bool env_off = env && *env && strcmp(env, "0") != 0;
+	bool enabled = cfg->ktls != ENG_KTLS_OFF && !env_off &&
+		       ktls_init() == 0;
+	ktls_probe(&t->ktls, enabled,
+		   env_off ? "RINGCAP_NO_KTLS is set" : "--set ktls=false");
+	if (t->ktls.on || !enabled) {
+		if (cfg->verbosity > 0)
+			fprintf(stderr, "ringcap: kernel TLS %s\n",
+				t->ktls.on ? "offload on (TLS 1.3)"
+					   : t->ktls.why);
+		return;
+	}
+	if (cfg->verbosity >= 0)
+		ktls_log_once(t->ktls.why);
 }
 
 /* Keep going on a bad certificate: the verdict is read after the
@@ -128,8 +151,9 @@ static int tls_setup(struct eng *e, char *what, size_t what_len)
 	int r = ca_load_or_create(&t->ca, cfg->confdir, what, what_len);
 	if (r < 0)
 		return r;
+	ktls_setup(t, cfg);
 	r = leaf_cache_new(&t->leaves, t->ca, cfg->leaf_cache_size,
-			   leaf_ctx_setup, NULL, what, what_len);
+			   leaf_ctx_setup, t, what, what_len);
 	if (r < 0)
 		return r;
 	leaf_cache_load_disk(t->leaves);
@@ -147,6 +171,8 @@ static int tls_setup(struct eng *e, char *what, size_t what_len)
 		return -ENOMEM;
 	}
 	t->insecure = cfg->ssl_insecure;
+	if (t->ktls.on)
+		SSL_CTX_set_keylog_callback(t->up_ctx, ktls_keylog_cb);
 	SSL_CTX_set_default_verify_paths(t->up_ctx);
 	SSL_CTX_set_verify(t->up_ctx, t->insecure ? SSL_VERIFY_NONE
 						  : SSL_VERIFY_PEER,

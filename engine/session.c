@@ -1790,8 +1790,7 @@ static int tls_upstream_start(struct shard *s, struct sess *x,
 	}
 	static const unsigned char alpn[] = "\x08http/1.1";
 	SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1);
-	x->up_tls = true;
-	atomic_fetch_add_explicit(&s->st.tls_userspace, 1, memory_order_relaxed);
+	x->up_tls = true; /* tls.c counts the record-layer path */
 	return tls_side_start(s, x, true, ssl);
 }
 
