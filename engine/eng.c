@@ -95,12 +95,12 @@ static void ktls_setup(struct eng_tls *t, const struct eng_config *cfg)
 		   env_off ? "RINGCAP_NO_KTLS is set" : "--set ktls=false");
 	if (t->ktls.on || !enabled) {
 		if (cfg->verbosity > 0)
-			fprintf(stderr, "ringcap: kernel TLS %s\n",
-				t->ktls.on ? "offload on (TLS 1.3)"
-					   : t->ktls.why);
+			fprintf(stderr, "ringcap: kernel TLS %s%s\n",
+				t->ktls.on ? "offload on (TLS 1.3)" : "off: ",
+				t->ktls.on ? "" : t->ktls.why);
 		return;
 	}
-	if (cfg->verbosity >= 0)
+	if (cfg->verbosity >= 0 || cfg->ktls == ENG_KTLS_ON)
 		ktls_log_once(t->ktls.why);
 }
 

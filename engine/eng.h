@@ -30,7 +30,7 @@ struct eng_mode {
 enum eng_ktls {
 	ENG_KTLS_AUTO, /* where the kernel can (default) */
 	ENG_KTLS_OFF,
-	ENG_KTLS_ON,   /* as auto, but say so when it cannot */
+	ENG_KTLS_ON,   /* as auto; says why not even with -q */
 	ENG_KTLS_COUNT
 };
 
