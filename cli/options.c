@@ -39,6 +39,7 @@ void cli_usage(FILE *out)
 "  TLS:                 confdir=DIR (~/.ringcap: CA, cert cache)  ssl_insecure=BOOL\n"
 "                       ignore_hosts=REGEX  allow_hosts=REGEX (on host:port)\n"
 "                       cert_warm=FILE  leaf_cache_size=N  tls_intercept=BOOL\n"
+"                       ktls=auto|true|false (kernel TLS after handshakes)\n"
 "  modes:               transparent_method=redirect|tproxy\n"
 "                       spoof_source_address=BOOL  proxyauth=USER:PASS (socks5)\n"
 "                       save_stream_filter=EXPR (record only matching flows)\n"
@@ -355,6 +356,15 @@ int cli_set(struct cli_opts *o, const char *assignment, char *err,
 		r = parse_bool(v, &c->ssl_insecure);
 	} else if (!strcmp(name, "tls_intercept")) {
 		r = parse_bool(v, &c->tls);
+	} else if (!strcmp(name, "ktls")) {
+		if (!strcmp(v, "auto"))
+			c->ktls = ENG_KTLS_AUTO;
+		else if (!strcmp(v, "true"))
+			c->ktls = ENG_KTLS_ON;
+		else if (!strcmp(v, "false"))
+			c->ktls = ENG_KTLS_OFF;
+		else
+			r = -EINVAL;
 	} else if (!strcmp(name, "confdir") || !strcmp(name, "cert_warm") ||
 		   !strcmp(name, "ignore_hosts") || !strcmp(name, "allow_hosts")) {
 		char *dst = !strcmp(name, "confdir") ? c->confdir

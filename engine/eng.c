@@ -69,9 +69,9 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 {
 	static const unsigned char h2[] = "\x02h2\x08http/1.1";
 	static const unsigned char h11[] = "\x08http/1.1";
-	const struct eng_config *cfg = arg;
+	const struct eng_tls *t = arg;
 	unsigned char *sel = NULL;
-	bool want_h2 = cfg->http2 && SSL_get_app_data(ssl) != ALPN_H1_ONLY;
+	bool want_h2 = t->http2 && SSL_get_app_data(ssl) != ALPN_H1_ONLY;
 	/* our preference order: SSL_select_next_proto walks the first list */
 	if (SSL_select_next_proto(&sel, outlen, want_h2 ? h2 : h11,
 				  want_h2 ? sizeof(h2) - 1 : sizeof(h11) - 1,
@@ -83,8 +83,32 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 
 static void leaf_ctx_setup(SSL_CTX *ctx, void *arg)
 {
+	const struct eng_tls *t = arg;
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, arg);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (t->ktls.on) /* the traffic secrets, for kernel TLS */
+		SSL_CTX_set_keylog_callback(ctx, ktls_keylog_cb);
+}
+
+/* Kernel TLS: configured, not switched off in the environment, and the
+ * kernel able (probed once for the whole process). */
+static void ktls_setup(struct eng_tls *t, const struct eng_config *cfg)
+{
+	const char *env = getenv("RINGCAP_NO_KTLS");
+	bool env_off = env && *env && strcmp(env, "0") != 0;
+	bool enabled = cfg->ktls != ENG_KTLS_OFF && !env_off &&
+		       ktls_init() == 0;
+	ktls_probe(&t->ktls, enabled,
+		   env_off ? "RINGCAP_NO_KTLS is set" : "--set ktls=false");
+	if (t->ktls.on || !enabled) {
+		if (cfg->verbosity > 0)
+			fprintf(stderr, "ringcap: kernel TLS %s%s\n",
+				t->ktls.on ? "offload on (TLS 1.3)" : "off: ",
+				t->ktls.on ? "" : t->ktls.why);
+		return;
+	}
+	if (cfg->verbosity >= 0 || cfg->ktls == ENG_KTLS_ON)
+		ktls_log_once(t->ktls.why);
 }
 
 /* Keep going on a bad certificate: the verdict is read after the
@@ -134,8 +158,10 @@ static int tls_setup(struct eng *e, char *what, size_t what_len)
 	int r = ca_load_or_create(&t->ca, cfg->confdir, what, what_len);
 	if (r < 0)
 		return r;
+	ktls_setup(t, cfg);
+	t->http2 = cfg->http2;
 	r = leaf_cache_new(&t->leaves, t->ca, cfg->leaf_cache_size,
-			   leaf_ctx_setup, (void *)cfg, what, what_len);
+			   leaf_ctx_setup, t, what, what_len);
 	if (r < 0)
 		return r;
 	leaf_cache_load_disk(t->leaves);
@@ -153,6 +179,8 @@ static int tls_setup(struct eng *e, char *what, size_t what_len)
 		return -ENOMEM;
 	}
 	t->insecure = cfg->ssl_insecure;
+	if (t->ktls.on)
+		SSL_CTX_set_keylog_callback(t->up_ctx, ktls_keylog_cb);
 	SSL_CTX_set_default_verify_paths(t->up_ctx);
 	SSL_CTX_set_verify(t->up_ctx, t->insecure ? SSL_VERIFY_NONE
 						  : SSL_VERIFY_PEER,

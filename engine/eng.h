@@ -26,6 +26,14 @@ struct eng_mode {
 	uint16_t listen_port; /* 0: the global listen port */
 };
 
+/* Kernel TLS offload after handshakes (--set ktls=). */
+enum eng_ktls {
+	ENG_KTLS_AUTO, /* where the kernel can (default) */
+	ENG_KTLS_OFF,
+	ENG_KTLS_ON,   /* as auto; says why not even with -q */
+	ENG_KTLS_COUNT
+};
+
 struct eng_config {
 	struct eng_mode modes[ENG_MAX_MODES];
 	unsigned nmodes;
@@ -55,6 +63,7 @@ struct eng_config {
 	char ignore_hosts[512];   /* regex on host:port: pass through */
 	char allow_hosts[512];    /* regex on host:port: only these intercepted */
 	uint32_t leaf_cache_size;
+	enum eng_ktls ktls;       /* RINGCAP_NO_KTLS=1 in the environment: off */
 	/* transparent mode */
 	bool tproxy;              /* transparent_method=tproxy (else redirect) */
 	bool spoof_source;        /* spoof_source_address: upstream from client IP */

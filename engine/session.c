@@ -2123,8 +2123,7 @@ static int tls_upstream_start(struct shard *s, struct sess *x,
 		SSL_set_alpn_protos(ssl, h2, sizeof(h2) - 1);
 	else
 		SSL_set_alpn_protos(ssl, h11, sizeof(h11) - 1);
-	x->up_tls = true;
-	atomic_fetch_add_explicit(&s->st.tls_userspace, 1, memory_order_relaxed);
+	x->up_tls = true; /* tls.c counts the record-layer path */
 	return tls_side_start(s, x, true, ssl);
 }
 

@@ -175,9 +175,13 @@ void sess_arm_socket_recv(struct shard *s, struct sess *x, bool upstream)
 	if (sd->recv_armed || sd->eof || sd->fd < 0 || (x->flags & SF_CLOSING))
 		return;
 	struct io_uring_sqe *sqe = shard_sqe(s);
-	io_uring_prep_recv(sqe, sd->fd, NULL, SHARD_BUF_SIZE, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = SHARD_BGID;
+	if (sd->ktls) { /* recvmsg: the record type comes as a cmsg */
+		ktls_prep_recv(sqe, sd->fd, &sd->krx, SHARD_BUF_SIZE, SHARD_BGID);
+	} else {
+		io_uring_prep_recv(sqe, sd->fd, NULL, SHARD_BUF_SIZE, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = SHARD_BGID;
+	}
 	io_uring_sqe_set_data64(sqe, ud_make(upstream ? OP_URECV : OP_CRECV,
 					     x->gen, sess_idx(s, x)));
 	sd->recv_armed = true;
@@ -192,7 +196,7 @@ static void submit_send(struct shard *s, struct sess *x, bool to_upstream)
 	io_uring_sqe_set_data64(sqe, ud_make(to_upstream ? OP_USEND : OP_CSEND,
 					     x->gen, sess_idx(s, x)));
 	sd->sock_busy = true;
-	if (!sd->ssl)
+	if (!side_tls_userspace(sd))
 		sd->send_armed = true;
 	x->inflight++;
 }
@@ -209,7 +213,7 @@ void sess_send(struct shard *s, struct sess *x, bool to_upstream,
 		h2_stream_usend(s, x, p, len);
 		return;
 	}
-	if (sd->ssl) {
+	if (side_tls_userspace(sd)) {
 		sd->send_armed = true; /* the session's send is out */
 		tls_send(s, x, to_upstream, p, len);
 		return;
@@ -514,9 +518,13 @@ static void on_recv(struct shard *s, struct sess *x, bool upstream,
 		if (!(x->flags & SF_CLOSING) && cqe->res > 0) {
 			atomic_fetch_add_explicit(&s->st.bytes_in, cqe->res,
 						  memory_order_relaxed);
-			if (sd->ssl)
+			if (side_tls_userspace(sd))
 				tls_on_cipher(s, x, upstream, shard_buf(s, bid),
 					      cqe->res);
+			else if (sd->ktls)
+				kept = tls_ktls_on_recv(s, x, upstream,
+							shard_buf(s, bid),
+							cqe->res, (int)bid);
 			else
 				kept = session_on_recv(s, x, upstream,
 						       shard_buf(s, bid),
@@ -538,7 +546,7 @@ static void on_recv(struct shard *s, struct sess *x, bool upstream,
 		sd->recv_armed = true; /* keeps others from arming twice */
 		return;
 	}
-	if (sd->ssl)
+	if (side_tls_userspace(sd))
 		tls_on_cipher(s, x, upstream, NULL, cqe->res);
 	else
 		session_on_recv(s, x, upstream, NULL, cqe->res, -1);
@@ -549,7 +557,7 @@ static void on_send(struct shard *s, struct sess *x, bool upstream,
 {
 	struct side *sd = upstream ? &x->u : &x->c;
 	sd->sock_busy = false;
-	if (!sd->ssl)
+	if (!side_tls_userspace(sd))
 		sd->send_armed = false;
 	if (x->flags & SF_CLOSING)
 		return;
@@ -564,7 +572,7 @@ static void on_send(struct shard *s, struct sess *x, bool upstream,
 			return;
 		}
 		sd->sendlen = 0;
-		if (sd->ssl)
+		if (side_tls_userspace(sd))
 			tls_on_sent(s, x, upstream);
 		else
 			session_on_sent(s, x, upstream);

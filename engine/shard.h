@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "engine/eng.h"
+#include "engine/ktls.h"
 #include "proto/h1.h"
 #include "proto/h2.h"
 #include "proto/h2up.h"
@@ -129,6 +130,14 @@ struct side {
 	bool want;           /* the session asked for plaintext */
 	bool plain_pending;  /* a session send waits for its ciphertext */
 	char tls_err[160];
+	/* kernel TLS (engine/ktls.c): the record layer is in the kernel both
+	 * ways; ssl stays for describe only, data goes through the socket */
+	bool ktls;
+	bool ktls_wait;      /* handshake done, last flight still leaving */
+	char *pre;           /* plaintext decrypted before the offload, owned;
+			      * delivered before anything else */
+	uint32_t pre_len, pre_off;
+	struct ktls_rx krx;  /* the recvmsg in flight on a kTLS side */
 	bool send_armed;  /* the session has a send out (plaintext view) */
 	bool sock_busy;   /* a socket send is in flight */
 	const char *sendp; /* bytes in flight to this side's fd */
@@ -302,6 +311,7 @@ struct pool_ent {
 	/* a TLS connection keeps its session (owned here while pooled) */
 	SSL *ssl;
 	char *tls_obuf;
+	bool ktls;           /* the socket has the record layer in the kernel */
 	char sni[256];
 	struct up_facts facts;
 	bool has_facts;
@@ -409,6 +419,8 @@ struct eng_tls {
 	SSL_CTX *up_ctx;       /* upstream connections (client role) */
 	bool insecure;         /* ssl_insecure: no upstream verification */
 	void *ignore_re, *allow_re; /* pcre2 patterns on "host:port" */
+	struct ktls_caps ktls;  /* kernel TLS offload, probed at start-up */
+	bool http2;             /* offer clients h2 (cfg->http2) */
 };
 /* App data of a client-side SSL whose client may only get http/1.1. */
 #define ALPN_H1_ONLY ((void *)1)
@@ -439,6 +451,13 @@ void sess_arm_socket_recv(struct shard *s, struct sess *x, bool upstream)
 void sess_socket_send(struct shard *s, struct sess *x, bool to_upstream,
 		      const char *p, uint32_t len) NONNULL(1, 2, 4);
 
+/* Does this side run TLS records through OpenSSL's memory BIOs? (A kTLS
+ * side keeps its SSL but reads and writes plaintext on the socket.) */
+static inline bool side_tls_userspace(const struct side *sd)
+{
+	return sd->ssl && !sd->ktls;
+}
+
 /* tls.c: userspace TLS over memory BIOs */
 /* Put |ssl| (configured, state set) on a side; bytes already in the side's
  * buffer are fed to it as ciphertext. Takes ownership of |ssl|. */
@@ -453,6 +472,11 @@ void tls_on_cipher(struct shard *s, struct sess *x, bool up, const char *data,
 void tls_send(struct shard *s, struct sess *x, bool up, const char *p,
 	      uint32_t len) NONNULL(1, 2, 4);
 void tls_on_sent(struct shard *s, struct sess *x, bool up) NONNULL(1, 2);
+/* A recvmsg on a kTLS side completed with |res| > 0 bytes in provided
+ * buffer |bid|: data goes to the session (true: it kept the buffer);
+ * tickets are skipped, alerts end the side. */
+bool tls_ktls_on_recv(struct shard *s, struct sess *x, bool up,
+		      const char *data, int res, int bid) NONNULL(1, 2, 4);
 /* Fill |t| from the side's SSL; strings live in buf. */
 void tls_describe(const struct side *sd, struct flow_tls *t, char *buf,
 		  size_t buf_len) NONNULL(1, 2, 3);

@@ -327,6 +327,7 @@ static void pool_ent_drop_tls(struct pool_ent *e)
 	free(e->tls_obuf);
 	e->ssl = NULL;
 	e->tls_obuf = NULL;
+	e->ktls = false;
 }
 
 int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
@@ -351,6 +352,7 @@ int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
 			side->tls_obuf = e->tls_obuf;
 			side->hs_done = true;
 			side->hs_failed = side->want = side->plain_pending = false;
+			side->ktls = e->ktls;
 			e->ssl = NULL;
 			e->tls_obuf = NULL;
 		}
@@ -369,7 +371,8 @@ int pool_take(struct shard *s, const char *host, uint16_t port, bool want_tls,
 void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
 	      const char *sni, struct side *side, const struct up_facts *facts)
 {
-	for (uint32_t i = 0; i < s->npool; i++) {
+	/* plaintext decrypted before a kTLS offload and never read */
+	for (uint32_t i = 0; i < s->npool && !side->pre; i++) {
 		struct pool_ent *e = &s->pool[i];
 		if (e->fd >= 0 || e->polling)
 			continue;
@@ -385,9 +388,11 @@ void pool_put(struct shard *s, int fd, const char *host, uint16_t port,
 			e->facts = *facts;
 		e->ssl = side->ssl;
 		e->tls_obuf = side->tls_obuf;
+		e->ktls = side->ktls;
 		side->ssl = NULL;
 		side->rbio = side->wbio = NULL;
 		side->tls_obuf = NULL;
+		side->ktls = false;
 		/* Watched for the server closing it only once it has been
 		 * idle a while (pool_tick): a connection taken again within
 		 * milliseconds (HTTP/2 streams, busy pools) costs no poll
