@@ -548,7 +548,9 @@ void h2_stream_closing(struct shard *s, struct sess *x)
 	x->h2u_st = NULL;
 	if (!p || x->h2_sid <= 0)
 		return;
-	h2conn_resp_end(p->h2, x->h2_sid, x->rs == RS_DONE);
+	/* whole: the server's response, or our own (an error answer) */
+	h2conn_resp_end(p->h2, x->h2_sid, x->rs == RS_DONE ||
+					      (x->flags & SF_OWN_REPLY));
 	x->h2_sid = -x->h2_sid;
 	flush_later(s, p);
 }
