@@ -595,6 +595,25 @@ class H2(unittest.TestCase):
         self.assertEqual(f["request"].get("http_version"), "HTTP/1.1")
         self.assertEqual((f.get("client_tls") or {}).get("alpn"), "http/1.1")
 
+    def test_upstream_down_gets_502_on_the_stream(self):
+        """ringcap's own answer (502: nothing listens upstream) reaches an
+        HTTP/2 client whole on its stream, the next stream on the same
+        connection too; each is an error flow."""
+        dead = run.free_port()
+        p = self.proxy(modes=["reverse:http://127.0.0.1:%d" % dead])
+        r = subprocess.run(["nghttp", "-v", "http://127.0.0.1:%d/a" % p.port,
+                            "http://127.0.0.1:%d/b" % p.port],
+                           capture_output=True, timeout=60, env=CLIENT_ENV)
+        out = r.stdout.decode(errors="replace")
+        self.assertEqual(len(re.findall(r"recv \(stream_id=\d+\) :status: 502", out)), 2, out[-3000:])
+        self.assertNotIn("RST_STREAM", out)
+        flows = p.flows()
+        self.assertEqual(sorted(run.path_of(f) for f in flows), ["/a", "/b"])
+        for f in flows:  # as for HTTP/1: an error, no response from a server
+            self.assertIsNone(run.status_of(f), f)
+            self.assertEqual(f["request"]["http_version"], "HTTP/2.0")
+            self.assertIn("refused", (run.error_of(f) or {}).get("msg", ""), f)
+
     def test_http2_off_reverse_prior_knowledge(self):
         p = self.reverse(sets=["http2=false"])
         c = H2Raw(p.port)
