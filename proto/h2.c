@@ -565,20 +565,34 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 	nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)lc, 7, 3,
 			       NGHTTP2_NV_FLAG_NONE};
 	char *o = lc + 3;
+	/* One Content-Length, with the value HTTP/1 settled on: repeats
+	 * ("5" twice, or "5, 5") are fine in HTTP/1.1 but malformed to an
+	 * HTTP/2 client */
+	char clv[24];
+	bool cl_sent = void_length;
 	for (size_t i = 0; i < nh; i++) {
 		const struct h1_header *f = &rp->headers[i];
+		bool is_cl = f->name_len == 14 &&
+			     !strncasecmp(f->name, "content-length", 14);
 		if (hop_by_hop(f->name, f->name_len) ||
 		    named_by_connection(rp->headers, nh, f->name, f->name_len) ||
-		    (void_length && f->name_len == 14 &&
-		     !strncasecmp(f->name, "content-length", 14)))
+		    (is_cl && cl_sent))
 			continue;
 		for (size_t j = 0; j < f->name_len; j++) {
 			char ch = f->name[j];
 			o[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 		}
-		nv[k++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)f->value,
-				       f->name_len, f->value_len,
-				       NGHTTP2_NV_FLAG_NONE};
+		nv[k] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)f->value,
+				     f->name_len, f->value_len,
+				     NGHTTP2_NV_FLAG_NONE};
+		if (is_cl) {
+			int l = snprintf(clv, sizeof(clv), "%llu",
+					 (unsigned long long)rp->content_length);
+			nv[k].value = (uint8_t *)clv;
+			nv[k].valuelen = (size_t)l;
+			cl_sent = true;
+		}
+		k++;
 		o += f->name_len;
 	}
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
