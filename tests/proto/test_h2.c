@@ -1642,8 +1642,12 @@ Test(h2_resp, fields_h2_clients_reject)
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 		"3\r\nabc\r\n0\r\nConnection: close\r\nKeep-Alive: 1\r\n"
 		"X-T: 1\r\nTE: x\r\n\r\n",
+		/* the same length twice, or as a list */
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Ctl: a\x7f b\r\n\r\nabc",
 	};
-	const char *want_body[] = {"abc", "abc", "", "abc"};
+	const char *want_body[] = {"abc", "abc", "", "abc", "abc", "abc", "abc"};
 	for (size_t v = 0; v < NVN(vectors); v++) {
 		struct bench b;
 		bench_init(&b, NULL);
