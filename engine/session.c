@@ -24,10 +24,6 @@
 
 enum { SW_NONE, SW_FWD, SW_OWN };
 
-/* How long a new tunnel waits for the client's first bytes before it
- * assumes a server-speaks-first protocol and relays as is. */
-#define SNIFF_WAIT_MS 1000
-
 static const char connect_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 const char *rq_state_str(enum rq_state st)
@@ -68,6 +64,7 @@ static void flow_done(struct shard *s, struct sess *x);
 static void upstream_ready(struct shard *s, struct sess *x);
 static void sniff_client(struct shard *s, struct sess *x);
 static void become_h2(struct shard *s, struct sess *x);
+static void start_tunnel(struct shard *s, struct sess *x);
 static bool side_alpn_is_h2(const struct side *sd);
 static bool maybe_h2c(struct shard *s, struct sess *x);
 static void tunnel_established(struct shard *s, struct sess *x);
@@ -1758,6 +1755,10 @@ static void upstream_process(struct shard *s, struct sess *x)
 		pump(s, x, true);
 		return;
 	default:
+		if (x->rq == RQ_SNIFF && (rbuf_len(&x->u.in) || x->u.eof)) {
+			start_tunnel(s, x); /* the server spoke first */
+			return;
+		}
 		if (x->u.eof && x->u.fd >= 0)
 			x->flags |= SF_UP_NOREUSE;
 		return;
@@ -2036,14 +2037,6 @@ void session_on_timeout(struct shard *s, struct sess *x)
 	case RQ_HEAD:
 		reply_error(s, x, 408, RC_ENG_HEADER_TIMEOUT, NULL);
 		return;
-	case RQ_SNIFF:
-		/* The client has said nothing: the server may speak first
-		 * (SMTP, SSH banners). Relay as is. */
-		if (!rbuf_len(&x->c.in)) {
-			start_tunnel(s, x);
-			return;
-		}
-		break;
 	case RQ_UPSTREAM:
 		if (x->u.fd >= 0)
 			shutdown(x->u.fd, SHUT_RDWR);
@@ -2466,8 +2459,13 @@ static void tunnel_established(struct shard *s, struct sess *x)
 			abort_flow(s, x, -ENOMEM, FLOW_TERM_PROXY_REFUSED);
 		return;
 	}
+	/* Who speaks first? The client (TLS, HTTP, anything else: sniffed)
+	 * or the server (SMTP, SSH banners: relayed as they are). Both
+	 * sides are watched; no timer guesses, so a slow client on a busy
+	 * machine is still intercepted. */
 	x->rq = RQ_SNIFF;
-	set_deadline(s, x, SNIFF_WAIT_MS);
+	set_deadline(s, x, s->cfg->idle_timeout_ms);
+	sess_arm_recv(s, x, true);
 	client_process(s, x);
 }
 
