@@ -621,7 +621,17 @@ static ssize_t response_head(struct h2conn *c, struct h2stream *st)
 		if (rp.status == 101)
 			return RC_H1_SYNTAX; /* no protocol switch in HTTP/2 */
 		if (rp.status >= 100 && rp.status < 200) {
-			st->rh.rd += (size_t)hl; /* interim: not forwarded */
+			/* interim: 100 Continue goes on (a client waiting to
+			 * upload would otherwise wait for its own timer);
+			 * others (103) are dropped */
+			if (rp.status == 100) {
+				nghttp2_nv nv = {(uint8_t *)":status",
+						 (uint8_t *)"100", 7, 3,
+						 NGHTTP2_NV_FLAG_NONE};
+				nghttp2_submit_headers(c->ng, NGHTTP2_FLAG_NONE,
+						       st->id, NULL, &nv, 1, NULL);
+			}
+			st->rh.rd += (size_t)hl;
 			continue;
 		}
 		enum h1_body_kind k = h1_response_body_kind(&rp, st->method,

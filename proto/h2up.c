@@ -209,7 +209,13 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
 		return 0;
 	if (fr->hd.type == NGHTTP2_HEADERS && !st->head_done) {
 		if (st->status >= 100 && st->status < 200) {
-			/* interim (100 Continue, 103): not passed on */
+			/* interim: 100 Continue is passed on (the client may
+			 * be waiting for it to upload), others (103) not */
+			if (st->status == 100) {
+				if (bb_str(&st->resp, "HTTP/1.1 100 Continue\r\n\r\n"))
+					return NGHTTP2_ERR_CALLBACK_FAILURE;
+				notify(c, st);
+			}
 			bb_free(&st->fields);
 			st->status = 0;
 			st->has_cl = st->trailers_announced = false;

@@ -367,6 +367,27 @@ class H2(unittest.TestCase):
         self.assertIn(run.header(f["request"], "content-length"), (None, str(n)))
         run.E2E.assert_msg_body(self, f["request"], data, MiB)
 
+    def test_expect_100_continue_is_answered(self):
+        """Expect: 100-continue over HTTP/2: the server's 100 reaches the
+        client as an informational HEADERS, so curl uploads at once rather
+        than after its own 1 s wait."""
+        p = self.reverse()
+        data = backend.payload(2 * MiB)
+        fn = os.path.join(self.tmp, "up.bin")
+        with open(fn, "wb") as f:
+            f.write(data)
+        r = self.curl("--http2-prior-knowledge", "--noproxy", "*",
+                      "-H", "Expect: 100-continue", "--data-binary", "@" + fn,
+                      "-w", "\n%{http_code} %{time_total}",
+                      "http://127.0.0.1:%d/echo" % p.port)
+        body, _, tail = r.stdout.rpartition(b"\n")
+        code, t = tail.decode().split()
+        self.assertEqual((r.returncode, code), (0, "200"), r.stderr)
+        doc = json.loads(body)
+        self.assertTrue(doc["sent_100"], doc)
+        self.assertEqual(doc["body_sha256"], hashlib.sha256(data).hexdigest())
+        self.assertLess(float(t), 0.9, "curl waited for its own 100-continue timer")
+
     def test_reverse_h2c_upload_stdin_chunked(self):
         """-T - : no content-length; the backend gets the body chunked."""
         p = self.reverse()

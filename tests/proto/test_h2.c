@@ -101,7 +101,9 @@ struct cbody {
 /* What the client saw on one stream. */
 struct cres {
 	int status;
-	int heads;            /* HEADERS frames with :status */
+	int heads;            /* HEADERS frames with a final :status */
+	int interim;          /* informational (1xx) HEADERS frames */
+	bool in_interim;      /* the HEADERS being read is one */
 	int trailer_frames;   /* HEADERS frames without */
 	int data_frames;      /* DATA frames with a payload */
 	struct dbuf hdrs;     /* "name: value\n" of the response head */
@@ -193,6 +195,13 @@ static int c_on_header(nghttp2_session *s, const nghttp2_frame *fr,
 	struct cres *r = res_of(b, fr->hd.stream_id);
 	bool trailer = r->heads > 0;
 	struct dbuf *d = trailer ? &r->trl : &r->hdrs;
+	if (!trailer && nl == 7 && !memcmp(name, ":status", 7) && vl &&
+	    value[0] == '1') {
+		r->in_interim = true; /* not part of the response head */
+		return 0;
+	}
+	if (r->in_interim)
+		return 0;
 	if (!trailer && nl == 7 && !memcmp(name, ":status", 7)) {
 		char st[8] = {0};
 		memcpy(st, value, vl < 7 ? vl : 7);
@@ -214,6 +223,11 @@ static int c_on_frame_recv(nghttp2_session *s, const nghttp2_frame *fr,
 	switch (fr->hd.type) {
 	case NGHTTP2_HEADERS:
 		r = res_of(b, fr->hd.stream_id);
+		if (r->in_interim) {
+			r->in_interim = false;
+			r->interim++;
+			break;
+		}
 		if (r->heads)
 			r->trailer_frames++;
 		else
@@ -1172,7 +1186,9 @@ Test(h2_resp, no_content_and_not_modified)
 	bench_free(&b);
 }
 
-Test(h2_resp, interim_skipped)
+/* 100 Continue goes on as an informational HEADERS (a client waiting to
+ * upload must not wait for its own timer); 103 is dropped. */
+Test(h2_resp, interim_100_forwarded_others_skipped)
 {
 	struct bench b;
 	bench_init(&b, NULL);
@@ -1180,12 +1196,14 @@ Test(h2_resp, interim_skipped)
 	feed_all(&b, sid, "HTTP/1.1 100 Continue\r\n\r\n");
 	pump(&b);
 	cr_assert_eq(b.res[sid].heads, 0);
+	cr_assert_eq(b.res[sid].interim, 1);
 	feed_all(&b, sid, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
 			  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 	h2conn_resp_end(b.c, sid, true);
 	pump(&b);
 	struct cres *r = &b.res[sid];
 	cr_assert_eq(r->heads, 1);
+	cr_assert_eq(r->interim, 1);
 	cr_assert_eq(r->status, 200);
 	cr_assert_str_eq(db_s(&r->hdrs), ":status: 200\ncontent-length: 2\n");
 	cr_assert_str_eq(db_s(&r->body), "ok");
