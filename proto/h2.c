@@ -9,55 +9,12 @@
 #include <strings.h>
 
 #include "proto/h1.h"
+#include "proto/h2_util.h"
 #include "proto/h2.h"
 
 #define RESP_MAX_HEADERS 256
 #define RESP_HEAD_MAX (64u * 1024)
 #define TRAILER_MAX (16u * 1024)
-
-/* A growable byte buffer; the unread bytes are [rd, wr). */
-struct bbuf {
-	char *p;
-	size_t rd, wr, cap;
-};
-
-static size_t bb_len(const struct bbuf *b) { return b->wr - b->rd; }
-
-static int bb_add(struct bbuf *b, const void *d, size_t n)
-{
-	if (!n)
-		return 0;
-	if (b->rd && b->rd == b->wr)
-		b->rd = b->wr = 0;
-	if (b->wr + n > b->cap) {
-		if (b->rd) { /* compact first */
-			memmove(b->p, b->p + b->rd, b->wr - b->rd);
-			b->wr -= b->rd;
-			b->rd = 0;
-		}
-		if (b->wr + n > b->cap) {
-			size_t nc = b->cap ? b->cap : 512;
-			while (nc < b->wr + n)
-				nc *= 2;
-			char *np = realloc(b->p, nc);
-			if (!np)
-				return -ENOMEM;
-			b->p = np;
-			b->cap = nc;
-		}
-	}
-	memcpy(b->p + b->wr, d, n);
-	b->wr += n;
-	return 0;
-}
-
-static int bb_str(struct bbuf *b, const char *s) { return bb_add(b, s, strlen(s)); }
-
-static void bb_free(struct bbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
 
 struct h2stream {
 	int32_t id;
@@ -67,21 +24,21 @@ struct h2stream {
 	bool room_due;
 	/* request */
 	char method[24];
-	struct bbuf path, auth;       /* ":path" and ":authority" */
+	struct h2_buf path, auth;       /* ":path" and ":authority" */
 	bool has_authority;
-	struct bbuf fields;           /* "name: value\r\n" lines */
-	struct bbuf cookie;           /* cookie crumbs joined with "; " */
-	struct bbuf req;              /* HTTP/1.1 bytes for the engine */
-	struct bbuf req_trl;          /* request trailer lines */
+	struct h2_buf fields;           /* "name: value\r\n" lines */
+	struct h2_buf cookie;           /* cookie crumbs joined with "; " */
+	struct h2_buf req;              /* HTTP/1.1 bytes for the engine */
+	struct h2_buf req_trl;          /* request trailer lines */
 	size_t req_credit;            /* DATA bytes not yet acknowledged */
 	bool has_host, has_cl, chunked, req_end;
 	uint32_t synth;
 	/* response */
-	struct bbuf rh;               /* head bytes until the head is whole */
+	struct h2_buf rh;               /* head bytes until the head is whole */
 	bool resp_head, resp_body_done, resp_deferred, resp_ended;
 	struct h1_body rsb;
-	struct bbuf out;              /* decoded body bytes for DATA frames */
-	struct bbuf trl;              /* trailer section, raw */
+	struct h2_buf out;              /* decoded body bytes for DATA frames */
+	struct h2_buf trl;              /* trailer section, raw */
 };
 
 struct h2conn {
@@ -127,15 +84,15 @@ static void stream_free(struct h2conn *c, struct h2stream *st)
 			*pp = st->room_next;
 	}
 	c->nstreams--;
-	bb_free(&st->path);
-	bb_free(&st->auth);
-	bb_free(&st->fields);
-	bb_free(&st->cookie);
-	bb_free(&st->req);
-	bb_free(&st->req_trl);
-	bb_free(&st->rh);
-	bb_free(&st->out);
-	bb_free(&st->trl);
+	h2_buf_free(&st->path);
+	h2_buf_free(&st->auth);
+	h2_buf_free(&st->fields);
+	h2_buf_free(&st->cookie);
+	h2_buf_free(&st->req);
+	h2_buf_free(&st->req_trl);
+	h2_buf_free(&st->rh);
+	h2_buf_free(&st->out);
+	h2_buf_free(&st->trl);
 	free(st);
 }
 
@@ -177,17 +134,17 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 		return 0;
 	if (fr->headers.cat == NGHTTP2_HCAT_HEADERS) { /* request trailers */
 		/* bounded like the head: HPACK expands small frames a lot */
-		if (bb_len(&st->req_trl) + nl + vl > c->o.max_header_list)
+		if (h2_buf_len(&st->req_trl) + nl + vl > c->o.max_header_list)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		if (bb_add(&st->req_trl, name, nl) || bb_str(&st->req_trl, ": ") ||
-		    bb_add(&st->req_trl, value, vl) || bb_str(&st->req_trl, "\r\n"))
+		if (h2_buf_add(&st->req_trl, name, nl) || h2_buf_str(&st->req_trl, ": ") ||
+		    h2_buf_add(&st->req_trl, value, vl) || h2_buf_str(&st->req_trl, "\r\n"))
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		return 0;
 	}
 	if (fr->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	size_t total = bb_len(&st->fields) + bb_len(&st->path) + bb_len(&st->auth) +
-		       bb_len(&st->cookie) + nl + vl;
+	size_t total = h2_buf_len(&st->fields) + h2_buf_len(&st->path) + h2_buf_len(&st->auth) +
+		       h2_buf_len(&st->cookie) + nl + vl;
 	if (total > c->o.max_header_list)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets it */
 	int r = 0;
@@ -199,9 +156,9 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 			memcpy(st->method, value, vl);
 			st->method[vl] = 0;
 		} else if (name_is(name, nl, ":path")) {
-			r = bb_add(&st->path, value, vl);
+			r = h2_buf_add(&st->path, value, vl);
 		} else if (name_is(name, nl, ":authority")) {
-			r = bb_add(&st->auth, value, vl);
+			r = h2_buf_add(&st->auth, value, vl);
 			st->has_authority = true;
 		} else if (name_is(name, nl, ":protocol")) {
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -210,17 +167,17 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 	}
 	if (name_is(name, nl, "cookie")) {
 		/* RFC 9113 8.2.3: crumbs are joined into one field for 1.1 */
-		if (bb_len(&st->cookie))
-			r = bb_str(&st->cookie, "; ");
-		r = r || bb_add(&st->cookie, value, vl);
+		if (h2_buf_len(&st->cookie))
+			r = h2_buf_str(&st->cookie, "; ");
+		r = r || h2_buf_add(&st->cookie, value, vl);
 		return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 	}
 	if (name_is(name, nl, "host"))
 		st->has_host = true;
 	else if (name_is(name, nl, "content-length"))
 		st->has_cl = true;
-	r = bb_add(&st->fields, name, nl) || bb_str(&st->fields, ": ") ||
-	    bb_add(&st->fields, value, vl) || bb_str(&st->fields, "\r\n");
+	r = h2_buf_add(&st->fields, name, nl) || h2_buf_str(&st->fields, ": ") ||
+	    h2_buf_add(&st->fields, value, vl) || h2_buf_str(&st->fields, "\r\n");
 	return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
@@ -232,7 +189,7 @@ static bool method_wants_length(const char *m)
 /* The request head as HTTP/1.1, into st->req. */
 static int build_request(struct h2stream *st, bool end_stream)
 {
-	size_t pl = bb_len(&st->path), al = bb_len(&st->auth);
+	size_t pl = h2_buf_len(&st->path), al = h2_buf_len(&st->auth);
 	int r = 0;
 	if (!strcmp(st->method, "CONNECT") || !pl)
 		return -EINVAL; /* CONNECT over HTTP/2 is not supported */
@@ -244,40 +201,40 @@ static int build_request(struct h2stream *st, bool end_stream)
 	    !(pl == 1 && path[0] == '*' && !strcmp(st->method, "OPTIONS")))
 		return -EPROTO;
 	const char *auth = al ? st->auth.p + st->auth.rd : "";
-	r |= bb_str(&st->req, st->method);
-	r |= bb_str(&st->req, " ");
-	r |= bb_add(&st->req, path, pl);
-	r |= bb_str(&st->req, " HTTP/1.1\r\n");
-	r |= bb_add(&st->req, st->fields.p ? st->fields.p + st->fields.rd : "",
-		    bb_len(&st->fields));
-	if (bb_len(&st->cookie)) {
-		r |= bb_str(&st->req, "cookie: ");
-		r |= bb_add(&st->req, st->cookie.p + st->cookie.rd,
-			    bb_len(&st->cookie));
-		r |= bb_str(&st->req, "\r\n");
+	r |= h2_buf_str(&st->req, st->method);
+	r |= h2_buf_str(&st->req, " ");
+	r |= h2_buf_add(&st->req, path, pl);
+	r |= h2_buf_str(&st->req, " HTTP/1.1\r\n");
+	r |= h2_buf_add(&st->req, st->fields.p ? st->fields.p + st->fields.rd : "",
+		    h2_buf_len(&st->fields));
+	if (h2_buf_len(&st->cookie)) {
+		r |= h2_buf_str(&st->req, "cookie: ");
+		r |= h2_buf_add(&st->req, st->cookie.p + st->cookie.rd,
+			    h2_buf_len(&st->cookie));
+		r |= h2_buf_str(&st->req, "\r\n");
 	}
 	/* Added for HTTP/1.1, last, so the flow can leave them out. */
 	if (!st->has_host && st->has_authority) {
-		r |= bb_str(&st->req, "host: ");
-		r |= bb_add(&st->req, auth, al);
-		r |= bb_str(&st->req, "\r\n");
+		r |= h2_buf_str(&st->req, "host: ");
+		r |= h2_buf_add(&st->req, auth, al);
+		r |= h2_buf_str(&st->req, "\r\n");
 		st->synth++;
 	}
 	if (!st->has_cl) {
 		if (!end_stream) {
-			r |= bb_str(&st->req, "transfer-encoding: chunked\r\n");
+			r |= h2_buf_str(&st->req, "transfer-encoding: chunked\r\n");
 			st->chunked = true;
 			st->synth++;
 		} else if (method_wants_length(st->method)) {
-			r |= bb_str(&st->req, "content-length: 0\r\n");
+			r |= h2_buf_str(&st->req, "content-length: 0\r\n");
 			st->synth++;
 		}
 	}
-	r |= bb_str(&st->req, "\r\n");
-	bb_free(&st->path);
-	bb_free(&st->auth);
-	bb_free(&st->fields);
-	bb_free(&st->cookie);
+	r |= h2_buf_str(&st->req, "\r\n");
+	h2_buf_free(&st->path);
+	h2_buf_free(&st->auth);
+	h2_buf_free(&st->fields);
+	h2_buf_free(&st->cookie);
 	return r ? -ENOMEM : 0;
 }
 
@@ -286,11 +243,11 @@ static int request_end(struct h2stream *st)
 	st->req_end = true;
 	if (!st->chunked)
 		return 0;
-	int r = bb_str(&st->req, "0\r\n");
-	r |= bb_add(&st->req, st->req_trl.p ? st->req_trl.p + st->req_trl.rd : "",
-		    bb_len(&st->req_trl));
-	r |= bb_str(&st->req, "\r\n");
-	bb_free(&st->req_trl);
+	int r = h2_buf_str(&st->req, "0\r\n");
+	r |= h2_buf_add(&st->req, st->req_trl.p ? st->req_trl.p + st->req_trl.rd : "",
+		    h2_buf_len(&st->req_trl));
+	r |= h2_buf_str(&st->req, "\r\n");
+	h2_buf_free(&st->req_trl);
 	return r ? -ENOMEM : 0;
 }
 
@@ -360,11 +317,11 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid,
 	if (st->chunked) {
 		char sz[24];
 		snprintf(sz, sizeof(sz), "%zx\r\n", len);
-		r |= bb_str(&st->req, sz);
-		r |= bb_add(&st->req, data, len);
-		r |= bb_str(&st->req, "\r\n");
+		r |= h2_buf_str(&st->req, sz);
+		r |= h2_buf_add(&st->req, data, len);
+		r |= h2_buf_str(&st->req, "\r\n");
 	} else {
-		r |= bb_add(&st->req, data, len);
+		r |= h2_buf_add(&st->req, data, len);
 	}
 	if (r)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -388,7 +345,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code,
 	if (st->req_credit)
 		nghttp2_session_consume_connection(ng, st->req_credit);
 	uint64_t user = st->user;
-	bool complete = st->resp_body_done && !bb_len(&st->out);
+	bool complete = st->resp_body_done && !h2_buf_len(&st->out);
 	stream_free(c, st);
 	if (user && (code != NGHTTP2_NO_ERROR || !complete))
 		c->cb.on_reset(c->arg, user,
@@ -400,10 +357,10 @@ size_t h2conn_req_peek(struct h2conn *c, int32_t sid, const char **p)
 {
 	struct h2stream *st = stream_of(c, sid);
 	*p = NULL;
-	if (!st || !bb_len(&st->req))
+	if (!st || !h2_buf_len(&st->req))
 		return 0;
 	*p = st->req.p + st->req.rd;
-	return bb_len(&st->req);
+	return h2_buf_len(&st->req);
 }
 
 void h2conn_req_consume(struct h2conn *c, int32_t sid, size_t n)
@@ -411,12 +368,12 @@ void h2conn_req_consume(struct h2conn *c, int32_t sid, size_t n)
 	struct h2stream *st = stream_of(c, sid);
 	if (!st)
 		return;
-	if (n > bb_len(&st->req))
-		n = bb_len(&st->req);
+	if (n > h2_buf_len(&st->req))
+		n = h2_buf_len(&st->req);
 	st->req.rd += n;
 	/* What the engine holds is bounded by the window: once it has taken
 	 * everything, the client may send that much again. */
-	if (!bb_len(&st->req) && st->req_credit) {
+	if (!h2_buf_len(&st->req) && st->req_credit) {
 		nghttp2_session_consume(c->ng, sid, st->req_credit);
 		st->req_credit = 0;
 	}
@@ -425,7 +382,7 @@ void h2conn_req_consume(struct h2conn *c, int32_t sid, size_t n)
 bool h2conn_req_done(struct h2conn *c, int32_t sid)
 {
 	struct h2stream *st = stream_of(c, sid);
-	return !st || (st->req_end && !bb_len(&st->req));
+	return !st || (st->req_end && !h2_buf_len(&st->req));
 }
 
 uint32_t h2conn_req_synth(struct h2conn *c, int32_t sid)
@@ -436,7 +393,6 @@ uint32_t h2conn_req_synth(struct h2conn *c, int32_t sid)
 
 /* ---- response side ---- */
 
-static bool hop_by_hop(const char *n, size_t nl);
 
 static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 			 size_t length, uint32_t *flags,
@@ -444,59 +400,27 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 {
 	struct h2conn *c = ud;
 	struct h2stream *st = src->ptr;
-	size_t avail = bb_len(&st->out);
+	size_t avail = h2_buf_len(&st->out);
 	size_t n = avail < length ? avail : length;
 	if (n) {
 		memcpy(buf, st->out.p + st->out.rd, n);
 		st->out.rd += n;
 	}
 	bool was_full = avail >= c->o.resp_buffer;
-	if (st->resp_body_done && !bb_len(&st->out)) {
+	if (st->resp_body_done && !h2_buf_len(&st->out)) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (bb_len(&st->trl)) {
-			/* trailers: "name: value\r\n"... parsed as a head */
-			struct bbuf h = {0};
-			struct h1_response rp;
-			int r = bb_str(&h, "HTTP/1.1 200 T\r\n");
-			r |= bb_add(&h, st->trl.p + st->trl.rd, bb_len(&st->trl));
-			ssize_t hl = r ? -1
-				       : h1_parse_response(h.p, h.wr, 0, &rp,
-							   c->hdrs,
-							   RESP_MAX_HEADERS,
-							   NULL);
-			if (hl > 0 && rp.num_headers) {
-				nghttp2_nv nv[RESP_MAX_HEADERS];
-				char lc[TRAILER_MAX];
-				size_t o = 0, k = 0;
-				for (size_t i = 0; i < rp.num_headers; i++) {
-					const struct h1_header *f = &rp.headers[i];
-					if (hop_by_hop(f->name, f->name_len))
-						continue;
-					if (o + f->name_len > sizeof(lc))
-						break;
-					for (size_t j = 0; j < f->name_len; j++) {
-						char ch = f->name[j];
-						lc[o + j] = ch >= 'A' && ch <= 'Z'
-							? (char)(ch + 32) : ch;
-					}
-					nv[k++] = (nghttp2_nv){(uint8_t *)lc + o,
-							       (uint8_t *)f->value,
-							       f->name_len,
-							       f->value_len,
-							       NGHTTP2_NV_FLAG_NONE};
-					o += f->name_len;
-				}
-				if (k && nghttp2_submit_trailer(ng, sid, nv, k) == 0)
-					*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			}
-			bb_free(&h);
-			bb_free(&st->trl);
+		if (h2_buf_len(&st->trl)) {
+			if (h2_submit_trailer_section(ng, sid, st->trl.p + st->trl.rd,
+						      h2_buf_len(&st->trl), c->hdrs,
+						      RESP_MAX_HEADERS) == 0)
+				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			h2_buf_free(&st->trl);
 		}
 	} else if (!n) {
 		st->resp_deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	if (was_full && bb_len(&st->out) < c->o.resp_buffer && st->user &&
+	if (was_full && h2_buf_len(&st->out) < c->o.resp_buffer && st->user &&
 	    !st->room_due) {
 		/* told after mem_send returns: the engine may feed again */
 		st->room_due = true;
@@ -504,40 +428,6 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 		c->room = st;
 	}
 	return (ssize_t)n;
-}
-
-static bool hop_by_hop(const char *n, size_t nl)
-{
-	static const char *const hop[] = {"connection", "keep-alive",
-					  "proxy-connection", "transfer-encoding",
-					  "upgrade", "te", NULL};
-	for (size_t i = 0; hop[i]; i++)
-		if (nl == strlen(hop[i]) && !strncasecmp(n, hop[i], nl))
-			return true;
-	return false;
-}
-
-/* Is |n| one of the options of a Connection field among |hs|? Those
- * fields belong to the upstream connection (RFC 9110 7.6.1). */
-static bool named_by_connection(const struct h1_header *hs, size_t nh,
-				const char *n, size_t nl)
-{
-	for (size_t i = 0; i < nh; i++) {
-		if (hs[i].name_len != 10 ||
-		    strncasecmp(hs[i].name, "connection", 10))
-			continue;
-		const char *v = hs[i].value, *e = v + hs[i].value_len;
-		while (v < e) {
-			while (v < e && (*v == ',' || *v == ' ' || *v == '\t'))
-				v++;
-			const char *t = v;
-			while (v < e && *v != ',' && *v != ' ' && *v != '\t')
-				v++;
-			if ((size_t)(v - t) == nl && nl && !strncasecmp(t, n, nl))
-				return true;
-		}
-	}
-	return false;
 }
 
 /* Submit the final response head; the body follows through read_body. */
@@ -574,14 +464,11 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 		const struct h1_header *f = &rp->headers[i];
 		bool is_cl = f->name_len == 14 &&
 			     !strncasecmp(f->name, "content-length", 14);
-		if (hop_by_hop(f->name, f->name_len) ||
-		    named_by_connection(rp->headers, nh, f->name, f->name_len) ||
+		if (h2_hop_by_hop(f->name, f->name_len) ||
+		    h2_named_by_connection(rp->headers, nh, f->name, f->name_len) ||
 		    (is_cl && cl_sent))
 			continue;
-		for (size_t j = 0; j < f->name_len; j++) {
-			char ch = f->name[j];
-			o[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-		}
+		h2_lower(o, f->name, f->name_len);
 		nv[k] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)f->value,
 				     f->name_len, f->value_len,
 				     NGHTTP2_NV_FLAG_NONE};
@@ -611,10 +498,10 @@ static ssize_t response_head(struct h2conn *c, struct h2stream *st)
 	for (;;) {
 		struct h1_response rp;
 		ssize_t hl = h1_parse_response(st->rh.p + st->rh.rd,
-					       bb_len(&st->rh), 0, &rp, c->hdrs,
+					       h2_buf_len(&st->rh), 0, &rp, c->hdrs,
 					       RESP_MAX_HEADERS, NULL);
 		if (hl == 0)
-			return bb_len(&st->rh) > RESP_HEAD_MAX
+			return h2_buf_len(&st->rh) > RESP_HEAD_MAX
 				       ? RC_H1_HEAD_TOO_LARGE : 0;
 		if (hl < 0)
 			return hl;
@@ -660,15 +547,15 @@ static ssize_t response_body(struct h2conn *c, struct h2stream *st,
 			ssize_t r = h1_body_parse(&st->rsb, p + used, 1, &d, &dl);
 			if (r < 0)
 				return r;
-			if (bb_len(&st->trl) < TRAILER_MAX &&
-			    bb_add(&st->trl, p + used, 1))
+			if (h2_buf_len(&st->trl) < TRAILER_MAX &&
+			    h2_buf_add(&st->trl, p + used, 1))
 				return -ENOMEM;
 			used += (size_t)r;
 			if (st->rsb.done)
 				st->resp_body_done = true;
 			continue;
 		}
-		size_t have = bb_len(&st->out);
+		size_t have = h2_buf_len(&st->out);
 		if (have >= c->o.resp_buffer)
 			break;
 		size_t take = n - used;
@@ -679,7 +566,7 @@ static ssize_t response_body(struct h2conn *c, struct h2stream *st,
 		ssize_t r = h1_body_parse(&st->rsb, p + used, take, &d, &dl);
 		if (r < 0)
 			return r;
-		if (dl && bb_add(&st->out, d, dl))
+		if (dl && h2_buf_add(&st->out, d, dl))
 			return -ENOMEM;
 		used += (size_t)r;
 		if (st->rsb.done)
@@ -690,8 +577,8 @@ static ssize_t response_body(struct h2conn *c, struct h2stream *st,
 	if (st->resp_body_done) {
 		/* the final CRLF of the trailers was fed; the section minus
 		 * that line is what read_body turns into fields */
-		if (bb_len(&st->trl) <= 2)
-			bb_free(&st->trl);
+		if (h2_buf_len(&st->trl) <= 2)
+			h2_buf_free(&st->trl);
 		used = n; /* nothing follows a finished message */
 	}
 	return (ssize_t)used;
@@ -699,7 +586,7 @@ static ssize_t response_body(struct h2conn *c, struct h2stream *st,
 
 static void resume(struct h2conn *c, struct h2stream *st)
 {
-	if (st->resp_deferred && (bb_len(&st->out) || st->resp_body_done)) {
+	if (st->resp_deferred && (h2_buf_len(&st->out) || st->resp_body_done)) {
 		st->resp_deferred = false;
 		nghttp2_session_resume_data(c->ng, st->id);
 	}
@@ -715,15 +602,15 @@ ssize_t h2conn_resp_feed(struct h2conn *c, int32_t sid, const char *p,
 		return 0; /* (nothing to parse: rh may have no buffer yet) */
 	size_t used = 0;
 	if (!st->resp_head) {
-		if (bb_add(&st->rh, p, n))
+		if (h2_buf_add(&st->rh, p, n))
 			return -ENOMEM;
 		ssize_t hl = response_head(c, st);
 		if (hl <= 0)
 			return hl < 0 ? hl : (ssize_t)n;
 		/* bytes of |p| after the head are body: take them from |p| */
-		size_t in_rh = bb_len(&st->rh); /* body bytes copied into rh */
+		size_t in_rh = h2_buf_len(&st->rh); /* body bytes copied into rh */
 		used = n - in_rh;
-		bb_free(&st->rh);
+		h2_buf_free(&st->rh);
 		if (st->resp_body_done) {
 			resume(c, st);
 			return (ssize_t)n;
@@ -773,7 +660,7 @@ void h2conn_resp_end(struct h2conn *c, int32_t sid, bool ok)
 	st->user = 0;
 	st->resp_ended = true;
 	/* request bytes not taken will never be: reopen the window */
-	bb_free(&st->req);
+	h2_buf_free(&st->req);
 	if (st->req_credit) {
 		nghttp2_session_consume(c->ng, sid, st->req_credit);
 		st->req_credit = 0;

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "proto/h1.h"
+#include "proto/h2_util.h"
 #include "proto/h2up.h"
 
 #define REQ_MAX_HEADERS 256
@@ -16,48 +17,6 @@
 #define TRAILER_MAX (16u * 1024)
 #define FIELDS_MAX (256u * 1024) /* response head we accept */
 
-struct bbuf {
-	char *p;
-	size_t rd, wr, cap;
-};
-
-static size_t bb_len(const struct bbuf *b) { return b->wr - b->rd; }
-
-static int bb_add(struct bbuf *b, const void *d, size_t n)
-{
-	if (!n)
-		return 0;
-	if (b->rd && b->rd == b->wr)
-		b->rd = b->wr = 0;
-	if (b->wr + n > b->cap) {
-		if (b->rd) {
-			memmove(b->p, b->p + b->rd, b->wr - b->rd);
-			b->wr -= b->rd;
-			b->rd = 0;
-		}
-		if (b->wr + n > b->cap) {
-			size_t nc = b->cap ? b->cap : 512;
-			while (nc < b->wr + n)
-				nc *= 2;
-			char *np = realloc(b->p, nc);
-			if (!np)
-				return -ENOMEM;
-			b->p = np;
-			b->cap = nc;
-		}
-	}
-	memcpy(b->p + b->wr, d, n);
-	b->wr += n;
-	return 0;
-}
-
-static int bb_str(struct bbuf *b, const char *s) { return bb_add(b, s, strlen(s)); }
-
-static void bb_free(struct bbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
 
 struct h2up_stream {
 	uint64_t user;
@@ -67,18 +26,18 @@ struct h2up_stream {
 	bool room_due, closed;
 	/* request: HTTP/1.1 in, HEADERS/DATA out */
 	char method[24];
-	struct bbuf rh;               /* request head until it is whole */
+	struct h2_buf rh;               /* request head until it is whole */
 	bool req_head, req_body_done, req_deferred;
 	struct h1_body rqb;
-	struct bbuf out;              /* decoded body bytes for DATA */
-	struct bbuf trl;              /* chunked trailer section, raw */
+	struct h2_buf out;              /* decoded body bytes for DATA */
+	struct h2_buf trl;              /* chunked trailer section, raw */
 	/* response: HEADERS/DATA in, HTTP/1.1 out */
 	int status;
-	struct bbuf fields;           /* "name: value\r\n" of the head */
-	struct bbuf rtrl;             /* trailer lines */
+	struct h2_buf fields;           /* "name: value\r\n" of the head */
+	struct h2_buf rtrl;             /* trailer lines */
 	bool has_cl, chunked, head_done, resp_end;
 	bool trailers_announced;      /* "trailer" field, or gRPC */
-	struct bbuf resp;             /* HTTP/1.1 bytes for the engine */
+	struct h2_buf resp;             /* HTTP/1.1 bytes for the engine */
 	size_t credit;                /* DATA bytes not acknowledged yet */
 	uint32_t synth;
 };
@@ -122,10 +81,10 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 	if (st->head_done) { /* trailers */
 		if (nl && name[0] == ':')
 			return 0;
-		if (bb_len(&st->rtrl) + nl + vl > TRAILER_MAX)
+		if (h2_buf_len(&st->rtrl) + nl + vl > TRAILER_MAX)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		int r = bb_add(&st->rtrl, name, nl) || bb_str(&st->rtrl, ": ") ||
-			bb_add(&st->rtrl, value, vl) || bb_str(&st->rtrl, "\r\n");
+		int r = h2_buf_add(&st->rtrl, name, nl) || h2_buf_str(&st->rtrl, ": ") ||
+			h2_buf_add(&st->rtrl, value, vl) || h2_buf_str(&st->rtrl, "\r\n");
 		return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 	}
 	if (nl == 7 && !memcmp(name, ":status", 7)) {
@@ -137,7 +96,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 	}
 	if (nl && name[0] == ':')
 		return 0;
-	if (bb_len(&st->fields) + nl + vl > FIELDS_MAX)
+	if (h2_buf_len(&st->fields) + nl + vl > FIELDS_MAX)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	if (nl == 14 && !memcmp(name, "content-length", 14))
 		st->has_cl = true;
@@ -145,8 +104,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 	    (nl == 12 && !memcmp(name, "content-type", 12) && vl >= 16 &&
 	     !memcmp(value, "application/grpc", 16)))
 		st->trailers_announced = true;
-	int r = bb_add(&st->fields, name, nl) || bb_str(&st->fields, ": ") ||
-		bb_add(&st->fields, value, vl) || bb_str(&st->fields, "\r\n");
+	int r = h2_buf_add(&st->fields, name, nl) || h2_buf_str(&st->fields, ": ") ||
+		h2_buf_add(&st->fields, value, vl) || h2_buf_str(&st->fields, "\r\n");
 	return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
@@ -162,22 +121,22 @@ static int response_head(struct h2up_stream *st, bool end)
 	int r = 0;
 	snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st->status,
 		 h1_reason(st->status));
-	r |= bb_str(&st->resp, line);
-	r |= bb_add(&st->resp, st->fields.p ? st->fields.p + st->fields.rd : "",
-		    bb_len(&st->fields));
+	r |= h2_buf_str(&st->resp, line);
+	r |= h2_buf_add(&st->resp, st->fields.p ? st->fields.p + st->fields.rd : "",
+		    h2_buf_len(&st->fields));
 	/* Trailers need chunked framing in HTTP/1.1, whatever the length;
 	 * HTTP/1.1 lets Transfer-Encoding override Content-Length. */
 	if ((!st->has_cl || (st->trailers_announced && !end)) && !no_body(st)) {
 		if (end) {
-			r |= bb_str(&st->resp, "content-length: 0\r\n");
+			r |= h2_buf_str(&st->resp, "content-length: 0\r\n");
 		} else {
-			r |= bb_str(&st->resp, "transfer-encoding: chunked\r\n");
+			r |= h2_buf_str(&st->resp, "transfer-encoding: chunked\r\n");
 			st->chunked = true;
 		}
 		st->synth = 1;
 	}
-	r |= bb_str(&st->resp, "\r\n");
-	bb_free(&st->fields);
+	r |= h2_buf_str(&st->resp, "\r\n");
+	h2_buf_free(&st->fields);
 	st->head_done = true;
 	return r ? -ENOMEM : 0;
 }
@@ -187,12 +146,12 @@ static int response_end(struct h2up_stream *st)
 	int r = 0;
 	st->resp_end = true;
 	if (st->chunked) {
-		r |= bb_str(&st->resp, "0\r\n");
-		r |= bb_add(&st->resp, st->rtrl.p ? st->rtrl.p + st->rtrl.rd : "",
-			    bb_len(&st->rtrl));
-		r |= bb_str(&st->resp, "\r\n");
+		r |= h2_buf_str(&st->resp, "0\r\n");
+		r |= h2_buf_add(&st->resp, st->rtrl.p ? st->rtrl.p + st->rtrl.rd : "",
+			    h2_buf_len(&st->rtrl));
+		r |= h2_buf_str(&st->resp, "\r\n");
 	}
-	bb_free(&st->rtrl);
+	h2_buf_free(&st->rtrl);
 	return r ? -ENOMEM : 0;
 }
 
@@ -212,11 +171,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
 			/* interim: 100 Continue is passed on (the client may
 			 * be waiting for it to upload), others (103) not */
 			if (st->status == 100) {
-				if (bb_str(&st->resp, "HTTP/1.1 100 Continue\r\n\r\n"))
+				if (h2_buf_str(&st->resp, "HTTP/1.1 100 Continue\r\n\r\n"))
 					return NGHTTP2_ERR_CALLBACK_FAILURE;
 				notify(c, st);
 			}
-			bb_free(&st->fields);
+			h2_buf_free(&st->fields);
 			st->status = 0;
 			st->has_cl = st->trailers_announced = false;
 			return 0;
@@ -252,11 +211,11 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid,
 	if (st->chunked) {
 		char sz[24];
 		snprintf(sz, sizeof(sz), "%zx\r\n", len);
-		r |= bb_str(&st->resp, sz);
-		r |= bb_add(&st->resp, data, len);
-		r |= bb_str(&st->resp, "\r\n");
+		r |= h2_buf_str(&st->resp, sz);
+		r |= h2_buf_add(&st->resp, data, len);
+		r |= h2_buf_str(&st->resp, "\r\n");
 	} else {
-		r |= bb_add(&st->resp, data, len);
+		r |= h2_buf_add(&st->resp, data, len);
 	}
 	if (r)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -298,16 +257,16 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code,
 size_t h2up_resp_peek(struct h2up *c, struct h2up_stream *st, const char **p)
 {
 	(void)c;
-	*p = bb_len(&st->resp) ? st->resp.p + st->resp.rd : NULL;
-	return bb_len(&st->resp);
+	*p = h2_buf_len(&st->resp) ? st->resp.p + st->resp.rd : NULL;
+	return h2_buf_len(&st->resp);
 }
 
 void h2up_resp_consume(struct h2up *c, struct h2up_stream *st, size_t n)
 {
-	if (n > bb_len(&st->resp))
-		n = bb_len(&st->resp);
+	if (n > h2_buf_len(&st->resp))
+		n = h2_buf_len(&st->resp);
 	st->resp.rd += n;
-	if (!bb_len(&st->resp) && st->credit) {
+	if (!h2_buf_len(&st->resp) && st->credit) {
 		if (!st->closed && st->id > 0)
 			nghttp2_session_consume(c->ng, st->id, st->credit);
 		else
@@ -329,55 +288,25 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 	struct h2up_stream *st = stream_of(c, sid);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	size_t avail = bb_len(&st->out);
+	size_t avail = h2_buf_len(&st->out);
 	size_t n = avail < length ? avail : length;
 	if (n) {
 		memcpy(buf, st->out.p + st->out.rd, n);
 		st->out.rd += n;
 	}
 	bool was_full = avail >= c->o.req_buffer;
-	if (st->req_body_done && !bb_len(&st->out)) {
+	if (st->req_body_done && !h2_buf_len(&st->out)) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (bb_len(&st->trl) > 2) {
-			struct bbuf h = {0};
-			struct h1_response rp;
-			int r = bb_str(&h, "HTTP/1.1 200 T\r\n");
-			r |= bb_add(&h, st->trl.p + st->trl.rd, bb_len(&st->trl));
-			ssize_t hl = r ? -1
-				       : h1_parse_response(h.p, h.wr, 0, &rp,
-							   c->hdrs,
-							   REQ_MAX_HEADERS, NULL);
-			if (hl > 0 && rp.num_headers) {
-				nghttp2_nv nv[REQ_MAX_HEADERS];
-				char lc[TRAILER_MAX];
-				size_t o = 0, k = 0;
-				for (size_t i = 0; i < rp.num_headers; i++) {
-					const struct h1_header *f = &rp.headers[i];
-					if (o + f->name_len > sizeof(lc))
-						break;
-					for (size_t j = 0; j < f->name_len; j++) {
-						char ch = f->name[j];
-						lc[o + j] = ch >= 'A' && ch <= 'Z'
-							? (char)(ch + 32) : ch;
-					}
-					nv[k++] = (nghttp2_nv){(uint8_t *)lc + o,
-							       (uint8_t *)f->value,
-							       f->name_len,
-							       f->value_len,
-							       NGHTTP2_NV_FLAG_NONE};
-					o += f->name_len;
-				}
-				if (k && nghttp2_submit_trailer(ng, sid, nv, k) == 0)
-					*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			}
-			bb_free(&h);
-		}
-		bb_free(&st->trl);
+		if (h2_submit_trailer_section(ng, sid, st->trl.p ? st->trl.p + st->trl.rd : NULL,
+					      h2_buf_len(&st->trl), c->hdrs,
+					      REQ_MAX_HEADERS) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		h2_buf_free(&st->trl);
 	} else if (!n) {
 		st->req_deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	if (was_full && bb_len(&st->out) < c->o.req_buffer && st->user &&
+	if (was_full && h2_buf_len(&st->out) < c->o.req_buffer && st->user &&
 	    !st->room_due) {
 		st->room_due = true;
 		st->room_next = c->room;
@@ -388,15 +317,10 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 
 static bool skip_field(const char *n, size_t nl, const char *v, size_t vl)
 {
-	static const char *const hop[] = {"connection", "keep-alive",
-					  "proxy-connection", "transfer-encoding",
-					  "upgrade", "host", NULL};
-	for (size_t i = 0; hop[i]; i++)
-		if (nl == strlen(hop[i]) && !strncasecmp(n, hop[i], nl))
-			return true;
 	/* TE: only "trailers" may cross into HTTP/2 */
-	return nl == 2 && !strncasecmp(n, "te", 2) &&
-	       !(vl == 8 && !strncasecmp(v, "trailers", 8));
+	if (nl == 2 && !strncasecmp(n, "te", 2))
+		return !(vl == 8 && !strncasecmp(v, "trailers", 8));
+	return h2_hop_by_hop(n, nl) || (nl == 4 && !strncasecmp(n, "host", 4));
 }
 
 static int submit_request(struct h2up *c, struct h2up_stream *st,
@@ -436,12 +360,10 @@ static int submit_request(struct h2up *c, struct h2up_stream *st,
 	char *o = lc;
 	for (size_t i = 0; i < nh; i++) {
 		const struct h1_header *f = &rq->headers[i];
-		if (skip_field(f->name, f->name_len, f->value, f->value_len))
+		if (skip_field(f->name, f->name_len, f->value, f->value_len) ||
+		    h2_named_by_connection(rq->headers, nh, f->name, f->name_len))
 			continue;
-		for (size_t j = 0; j < f->name_len; j++) {
-			char ch = f->name[j];
-			o[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
-		}
+		h2_lower(o, f->name, f->name_len);
 		nv[k++] = (nghttp2_nv){(uint8_t *)o, (uint8_t *)f->value,
 				       f->name_len, f->value_len,
 				       NGHTTP2_NV_FLAG_NONE};
@@ -461,7 +383,7 @@ static int submit_request(struct h2up *c, struct h2up_stream *st,
 static void resume(struct h2up *c, struct h2up_stream *st)
 {
 	if (st->req_deferred && st->id > 0 && !st->closed &&
-	    (bb_len(&st->out) || st->req_body_done)) {
+	    (h2_buf_len(&st->out) || st->req_body_done)) {
 		st->req_deferred = false;
 		nghttp2_session_resume_data(c->ng, st->id);
 	}
@@ -478,14 +400,14 @@ static ssize_t request_body(struct h2up *c, struct h2up_stream *st,
 			ssize_t r = h1_body_parse(&st->rqb, p + used, 1, &d, &dl);
 			if (r < 0)
 				return r;
-			if (bb_len(&st->trl) < TRAILER_MAX &&
-			    bb_add(&st->trl, p + used, 1))
+			if (h2_buf_len(&st->trl) < TRAILER_MAX &&
+			    h2_buf_add(&st->trl, p + used, 1))
 				return -ENOMEM;
 			used += (size_t)r;
 			st->req_body_done = st->rqb.done;
 			continue;
 		}
-		size_t have = bb_len(&st->out);
+		size_t have = h2_buf_len(&st->out);
 		if (have >= c->o.req_buffer)
 			break;
 		size_t take = n - used;
@@ -496,7 +418,7 @@ static ssize_t request_body(struct h2up *c, struct h2up_stream *st,
 		ssize_t r = h1_body_parse(&st->rqb, p + used, take, &d, &dl);
 		if (r < 0)
 			return r;
-		if (dl && bb_add(&st->out, d, dl))
+		if (dl && h2_buf_add(&st->out, d, dl))
 			return -ENOMEM;
 		used += (size_t)r;
 		st->req_body_done = st->rqb.done;
@@ -515,14 +437,14 @@ ssize_t h2up_req_feed(struct h2up *c, struct h2up_stream *st,
 		return -EPIPE;
 	size_t used = 0;
 	if (!st->req_head) {
-		if (bb_add(&st->rh, p, n))
+		if (h2_buf_add(&st->rh, p, n))
 			return -ENOMEM;
 		struct h1_request rq;
-		ssize_t hl = h1_parse_request(st->rh.p + st->rh.rd, bb_len(&st->rh),
+		ssize_t hl = h1_parse_request(st->rh.p + st->rh.rd, h2_buf_len(&st->rh),
 					      0, &rq, c->hdrs, REQ_MAX_HEADERS,
 					      NULL);
 		if (hl == 0)
-			return bb_len(&st->rh) > REQ_HEAD_MAX ? RC_H1_HEAD_TOO_LARGE
+			return h2_buf_len(&st->rh) > REQ_HEAD_MAX ? RC_H1_HEAD_TOO_LARGE
 							      : (ssize_t)n;
 		if (hl < 0)
 			return hl;
@@ -537,8 +459,8 @@ ssize_t h2up_req_feed(struct h2up *c, struct h2up_stream *st,
 		if (r < 0)
 			return r;
 		st->req_head = true;
-		used = n - (bb_len(&st->rh) - (size_t)hl);
-		bb_free(&st->rh);
+		used = n - (h2_buf_len(&st->rh) - (size_t)hl);
+		h2_buf_free(&st->rh);
 		if (st->req_body_done)
 			return (ssize_t)n;
 	}
@@ -584,12 +506,12 @@ void h2up_stream_end(struct h2up *c, struct h2up_stream *st)
 	if (st->next)
 		st->next->prev = st->prev;
 	c->nstreams--;
-	bb_free(&st->rh);
-	bb_free(&st->out);
-	bb_free(&st->trl);
-	bb_free(&st->fields);
-	bb_free(&st->rtrl);
-	bb_free(&st->resp);
+	h2_buf_free(&st->rh);
+	h2_buf_free(&st->out);
+	h2_buf_free(&st->trl);
+	h2_buf_free(&st->fields);
+	h2_buf_free(&st->rtrl);
+	h2_buf_free(&st->resp);
 	free(st);
 }
 
@@ -652,12 +574,12 @@ void h2up_free(struct h2up *c)
 	while (c->streams) {
 		struct h2up_stream *st = c->streams;
 		c->streams = st->next;
-		bb_free(&st->rh);
-		bb_free(&st->out);
-		bb_free(&st->trl);
-		bb_free(&st->fields);
-		bb_free(&st->rtrl);
-		bb_free(&st->resp);
+		h2_buf_free(&st->rh);
+		h2_buf_free(&st->out);
+		h2_buf_free(&st->trl);
+		h2_buf_free(&st->fields);
+		h2_buf_free(&st->rtrl);
+		h2_buf_free(&st->resp);
 		free(st);
 	}
 	if (c->ng)
