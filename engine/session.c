@@ -2720,12 +2720,12 @@ void session_on_tls_done(struct shard *s, struct sess *x, bool up, int err)
 				      : &s->st.tls_intercepted, 1,
 				  memory_order_relaxed);
 	if (err) {
+		if (!x->has_flow) /* (also looks up the client's address) */
+			flow_begin(s, x, rc_wall_now());
 		if (s->cfg->verbosity >= 0)
 			fprintf(stderr, "ringcap: %s:%u: %s: %s\n",
 				x->c_peer.addr, x->c_peer.port,
 				rc_strerror(RC_ENG_CLIENT_TLS), x->c.tls_err);
-		if (!x->has_flow)
-			flow_begin(s, x, rc_wall_now());
 		flow_set_error(x, RC_ENG_CLIENT_TLS, x->c.tls_err);
 		x->cap.f.term = FLOW_TERM_CLIENT_ERROR;
 		x->flags |= SF_CLIENT_CLOSE | SF_UP_NOREUSE;
