@@ -384,6 +384,18 @@ static void capture_trailers(struct shard *s, struct sess *x)
 	}
 }
 
+/* "HTTP/2 stream reset by the server (error code N)" when that is why
+ * the upstream side of |x| ended, else NULL. */
+static const char *h2_reset_detail(const struct sess *x, char *buf,
+				   size_t len)
+{
+	if (!x->u_virtual || !x->h2u_reset)
+		return NULL;
+	snprintf(buf, len, "HTTP/2 stream reset by the server (error code %u)",
+		 x->h2u_reset & ~(1u << 31));
+	return buf;
+}
+
 static void flow_set_error(struct sess *x, int code, const char *detail)
 {
 	struct capture *c = &x->cap;
@@ -1383,6 +1395,9 @@ static void pump(struct shard *s, struct sess *x, bool from_upstream)
 	}
 	if (src->eof) {
 		if (h1_body_eof(b) < 0) {
+			char d[80];
+			if (from_upstream && h2_reset_detail(x, d, sizeof(d)))
+				flow_set_error(x, RC_ENG_UPSTREAM_CLOSED, d);
 			abort_flow(s, x,
 				   from_upstream ? RC_ENG_UPSTREAM_CLOSED
 						 : RC_ENG_CLIENT_CLOSED,
@@ -1573,7 +1588,9 @@ static void parse_upstream_head(struct shard *s, struct sess *x)
 				retry_upstream(s, x);
 				return;
 			}
-			reply_error(s, x, 502, RC_ENG_UPSTREAM_CLOSED, NULL);
+			char d[80];
+			reply_error(s, x, 502, RC_ENG_UPSTREAM_CLOSED,
+				    h2_reset_detail(x, d, sizeof(d)));
 			return;
 		}
 		sess_arm_recv(s, x, true);

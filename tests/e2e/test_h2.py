@@ -75,6 +75,59 @@ def start_noalpn_backend(pki):
     return srv
 
 
+def start_resetting_h2_server(pki, code):
+    """A TLS server (certificate a, ALPN h2) that speaks just enough
+    HTTP/2 to answer every request HEADERS with RST_STREAM(|code|).
+    Returns (listening socket, port); runs in a thread of ours."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.a, pki.a_key)
+    ctx.set_alpn_protocols(["h2"])
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+
+    def serve(c):
+        try:
+            c = ctx.wrap_socket(c, server_side=True)
+            buf = b""
+            while len(buf) < len(PREFACE):
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[len(PREFACE):]
+            c.sendall(frame(SETTINGS, 0, 0))
+            while True:
+                while len(buf) >= 9:
+                    n = int.from_bytes(buf[:3], "big")
+                    if len(buf) < 9 + n:
+                        break
+                    ft, fl, sid = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+                    buf = buf[9 + n:]
+                    if ft == SETTINGS and not fl & ACK:
+                        c.sendall(frame(SETTINGS, ACK, 0))
+                    elif ft == HEADERS:
+                        c.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", code)))
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def accept():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return ls, ls.getsockname()[1]
+
+
 def vm_kib(pid, field):
     """VmRSS / VmHWM of a process in KiB."""
     with open("/proc/%d/status" % pid) as f:
@@ -538,6 +591,27 @@ class H2(unittest.TestCase):
             ups.add(tuple(f["server"]["local"]))
         # h2load's one connection, then nghttp's: one upstream each
         self.assertEqual(len(ups), 2, ups)
+
+    def test_server_resets_stream(self):
+        """An HTTP/2 server that resets the stream (REFUSED_STREAM, 7): the
+        client gets a 502 that says so, the flow an error naming the
+        reset, and the connection serves the next stream the same way."""
+        ls, port = start_resetting_h2_server(PKI, 7)
+        try:
+            p = self.proxy(modes=["reverse:https://localhost:%d" % port])
+            r = subprocess.run(["nghttp", "-v", "https://127.0.0.1:%d/a" % p.port,
+                                "https://127.0.0.1:%d/b" % p.port],
+                               capture_output=True, timeout=60, env=CLIENT_ENV)
+            out = r.stdout.decode(errors="replace")
+            self.assertEqual(len(re.findall(r"recv \(stream_id=\d+\) :status: 502", out)),
+                             2, out[-3000:])
+            flows = test_tls.http_flows(p.flows())
+        finally:
+            ls.close()
+        self.assertEqual(sorted(run.path_of(f) for f in flows), ["/a", "/b"])
+        for f in flows:
+            msg = (run.error_of(f) or {}).get("msg", "")
+            self.assertIn("HTTP/2 stream reset by the server (error code 7)", msg, f)
 
     def test_intercept_server_no_alpn(self):
         """A server that chooses no ALPN: mirrored to the client (no h2, as
