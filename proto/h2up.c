@@ -35,6 +35,7 @@ struct h2up_stream {
 	int status;
 	struct h2_buf fields;           /* "name: value\r\n" of the head */
 	struct h2_buf rtrl;             /* trailer lines */
+	size_t cl_off, cl_end;          /* its content-length line in fields */
 	bool has_cl, chunked, head_done, resp_end;
 	bool trailers_announced;      /* "trailer" field, or gRPC */
 	struct h2_buf resp;             /* HTTP/1.1 bytes for the engine */
@@ -98,14 +99,19 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 		return 0;
 	if (h2_buf_len(&st->fields) + nl + vl > FIELDS_MAX)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	if (nl == 14 && !memcmp(name, "content-length", 14))
-		st->has_cl = true;
+	bool cl = nl == 14 && !memcmp(name, "content-length", 14);
 	if ((nl == 7 && !memcmp(name, "trailer", 7)) ||
 	    (nl == 12 && !memcmp(name, "content-type", 12) && vl >= 16 &&
 	     !memcmp(value, "application/grpc", 16)))
 		st->trailers_announced = true;
+	size_t at = h2_buf_len(&st->fields);
 	int r = h2_buf_add(&st->fields, name, nl) || h2_buf_str(&st->fields, ": ") ||
 		h2_buf_add(&st->fields, value, vl) || h2_buf_str(&st->fields, "\r\n");
+	if (cl) { /* (nghttp2 lets one through, at most) */
+		st->has_cl = true;
+		st->cl_off = at;
+		st->cl_end = h2_buf_len(&st->fields);
+	}
 	return r ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
@@ -122,11 +128,20 @@ static int response_head(struct h2up_stream *st, bool end)
 	snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", st->status,
 		 h1_reason(st->status));
 	r |= h2_buf_str(&st->resp, line);
-	r |= h2_buf_add(&st->resp, st->fields.p ? st->fields.p + st->fields.rd : "",
-		    h2_buf_len(&st->fields));
 	/* Trailers need chunked framing in HTTP/1.1, whatever the length;
-	 * HTTP/1.1 lets Transfer-Encoding override Content-Length. */
-	if ((!st->has_cl || (st->trailers_announced && !end)) && !no_body(st)) {
+	 * the server's Content-Length then stays out (RFC 9112 6.1: a
+	 * sender must not send both; HTTP/1.1 peers treat a message with
+	 * both as suspect and close the connection after it). */
+	bool chunk = !end && st->trailers_announced && !no_body(st);
+	const char *f = st->fields.p ? st->fields.p + st->fields.rd : "";
+	if (chunk && st->has_cl) {
+		r |= h2_buf_add(&st->resp, f, st->cl_off);
+		r |= h2_buf_add(&st->resp, f + st->cl_end,
+				h2_buf_len(&st->fields) - st->cl_end);
+	} else {
+		r |= h2_buf_add(&st->resp, f, h2_buf_len(&st->fields));
+	}
+	if ((!st->has_cl || chunk) && !no_body(st)) {
 		if (end) {
 			r |= h2_buf_str(&st->resp, "content-length: 0\r\n");
 		} else {
