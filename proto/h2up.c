@@ -52,7 +52,9 @@ struct h2up {
 	size_t nstreams;
 	const uint8_t *pend;
 	size_t pend_len;
-	bool broken;
+	bool broken;      /* no more input, requests or streams */
+	bool fatal;       /* nghttp2 failed: no output either */
+	bool goaway_recv; /* the server's GOAWAY */
 	struct h1_header hdrs[REQ_MAX_HEADERS];
 };
 
@@ -176,6 +178,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
 	struct h2up *c = ud;
 	(void)ng;
 	bool end = fr->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	if (fr->hd.type == NGHTTP2_GOAWAY)
+		c->goaway_recv = true;
 	if (fr->hd.type != NGHTTP2_HEADERS && fr->hd.type != NGHTTP2_DATA)
 		return 0;
 	struct h2up_stream *st = stream_of(c, fr->hd.stream_id);
@@ -608,8 +612,17 @@ ssize_t h2up_input(struct h2up *c, const uint8_t *p, size_t n)
 		return -EPROTO;
 	ssize_t r = nghttp2_session_mem_recv(c->ng, p, n);
 	if (r < 0) {
-		c->broken = true;
+		c->broken = c->fatal = true;
 		return r == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPROTO;
+	}
+	/* Most protocol errors do not fail mem_recv: nghttp2 queues a
+	 * GOAWAY, ignores the rest of the input and allows no request; the
+	 * streams would wait for answers that never come. Without a GOAWAY
+	 * from the server (or spent stream ids), that is the sign. */
+	if (!c->goaway_recv && !nghttp2_session_check_request_allowed(c->ng) &&
+	    nghttp2_session_get_next_stream_id(c->ng) <= INT32_MAX) {
+		c->broken = true;
+		return -EPROTO;
 	}
 	return r;
 }
@@ -617,11 +630,12 @@ ssize_t h2up_input(struct h2up *c, const uint8_t *p, size_t n)
 ssize_t h2up_output(struct h2up *c, uint8_t *buf, size_t cap)
 {
 	size_t o = 0;
-	while (o < cap && !c->broken) {
+	/* (broken but not fatal: the GOAWAY nghttp2 queued may still go) */
+	while (o < cap && !c->fatal) {
 		if (!c->pend_len) {
 			ssize_t r = nghttp2_session_mem_send(c->ng, &c->pend);
 			if (r < 0) {
-				c->broken = true;
+				c->broken = c->fatal = true;
 				return -EPROTO;
 			}
 			if (r == 0)
