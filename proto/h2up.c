@@ -669,11 +669,16 @@ size_t h2up_streams(const struct h2up *c) { return c->nstreams; }
 void h2up_reset_all(struct h2up *c, uint32_t code)
 {
 	c->broken = true;
-	for (struct h2up_stream *st = c->streams; st; st = st->next) {
+	/* The callback may end streams (this one, or others): start over
+	 * after each; a stream told has no user any more. */
+	for (struct h2up_stream *st = c->streams; st;) {
 		if (!st->resp_end && st->user) {
 			uint64_t u = st->user;
 			st->user = 0;
 			c->cb.on_reset(c->arg, u, code);
+			st = c->streams;
+			continue;
 		}
+		st = st->next;
 	}
 }
