@@ -189,14 +189,15 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
 		if (st->status >= 100 && st->status < 200) {
 			/* interim: 100 Continue is passed on (the client may
 			 * be waiting for it to upload), others (103) not */
-			if (st->status == 100) {
+			bool cont = st->status == 100;
+			h2_buf_free(&st->fields);
+			st->status = 0;
+			st->has_cl = st->trailers_announced = false;
+			if (cont) { /* (last: the callback may end the stream) */
 				if (h2_buf_str(&st->resp, "HTTP/1.1 100 Continue\r\n\r\n"))
 					return NGHTTP2_ERR_CALLBACK_FAILURE;
 				notify(c, st);
 			}
-			h2_buf_free(&st->fields);
-			st->status = 0;
-			st->has_cl = st->trailers_announced = false;
 			return 0;
 		}
 		if (response_head(st, end) < 0)
