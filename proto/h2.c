@@ -14,7 +14,6 @@
 
 #define RESP_MAX_HEADERS 256
 #define RESP_HEAD_MAX (64u * 1024)
-#define TRAILER_MAX (16u * 1024)
 
 struct h2stream {
 	int32_t id;
@@ -35,10 +34,8 @@ struct h2stream {
 	uint32_t synth;
 	/* response */
 	struct h2_buf rh;               /* head bytes until the head is whole */
-	bool resp_head, resp_body_done, resp_deferred, resp_ended;
-	struct h1_body rsb;
-	struct h2_buf out;              /* decoded body bytes for DATA frames */
-	struct h2_buf trl;              /* trailer section, raw */
+	bool resp_head, resp_ended;
+	struct h2_body_out rb;          /* the response body on its way out */
 };
 
 struct h2conn {
@@ -91,8 +88,7 @@ static void stream_free(struct h2conn *c, struct h2stream *st)
 	h2_buf_free(&st->req);
 	h2_buf_free(&st->req_trl);
 	h2_buf_free(&st->rh);
-	h2_buf_free(&st->out);
-	h2_buf_free(&st->trl);
+	h2_body_out_free(&st->rb);
 	free(st);
 }
 
@@ -241,14 +237,9 @@ static int build_request(struct h2stream *st, bool end_stream)
 static int request_end(struct h2stream *st)
 {
 	st->req_end = true;
-	if (!st->chunked)
-		return 0;
-	int r = h2_buf_str(&st->req, "0\r\n");
-	r |= h2_buf_add(&st->req, st->req_trl.p ? st->req_trl.p + st->req_trl.rd : "",
-		    h2_buf_len(&st->req_trl));
-	r |= h2_buf_str(&st->req, "\r\n");
+	int r = h2_body_in_end(&st->req, st->chunked, &st->req_trl);
 	h2_buf_free(&st->req_trl);
-	return r ? -ENOMEM : 0;
+	return r;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
@@ -313,17 +304,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid,
 		nghttp2_session_consume(ng, sid, len);
 		return 0;
 	}
-	int r = 0;
-	if (st->chunked) {
-		char sz[24];
-		snprintf(sz, sizeof(sz), "%zx\r\n", len);
-		r |= h2_buf_str(&st->req, sz);
-		r |= h2_buf_add(&st->req, data, len);
-		r |= h2_buf_str(&st->req, "\r\n");
-	} else {
-		r |= h2_buf_add(&st->req, data, len);
-	}
-	if (r)
+	if (h2_body_in_data(&st->req, st->chunked, data, len))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	/* Acknowledged once the engine takes the bytes (h2conn_req_consume). */
 	st->req_credit += len;
@@ -345,7 +326,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t code,
 	if (st->req_credit)
 		nghttp2_session_consume_connection(ng, st->req_credit);
 	uint64_t user = st->user;
-	bool complete = st->resp_body_done && !h2_buf_len(&st->out);
+	bool complete = st->rb.done && !h2_buf_len(&st->rb.out);
 	stream_free(c, st);
 	if (user && (code != NGHTTP2_NO_ERROR || !complete))
 		c->cb.on_reset(c->arg, user,
@@ -400,34 +381,17 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 {
 	struct h2conn *c = ud;
 	struct h2stream *st = src->ptr;
-	size_t avail = h2_buf_len(&st->out);
-	size_t n = avail < length ? avail : length;
-	if (n) {
-		memcpy(buf, st->out.p + st->out.rd, n);
-		st->out.rd += n;
-	}
-	bool was_full = avail >= c->o.resp_buffer;
-	if (st->resp_body_done && !h2_buf_len(&st->out)) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (h2_buf_len(&st->trl)) {
-			if (h2_submit_trailer_section(ng, sid, st->trl.p + st->trl.rd,
-						      h2_buf_len(&st->trl), c->hdrs,
-						      RESP_MAX_HEADERS) == 0)
-				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			h2_buf_free(&st->trl);
-		}
-	} else if (!n) {
-		st->resp_deferred = true;
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	if (was_full && h2_buf_len(&st->out) < c->o.resp_buffer && st->user &&
-	    !st->room_due) {
+	bool was_full = h2_buf_len(&st->rb.out) >= c->o.resp_buffer;
+	ssize_t n = h2_body_out_read(&st->rb, ng, sid, buf, length, flags,
+				     c->hdrs, RESP_MAX_HEADERS);
+	if (was_full && h2_buf_len(&st->rb.out) < c->o.resp_buffer &&
+	    st->user && !st->room_due) {
 		/* told after mem_send returns: the engine may feed again */
 		st->room_due = true;
 		st->room_next = c->room;
 		c->room = st;
 	}
-	return (ssize_t)n;
+	return n;
 }
 
 /* Submit the final response head; the body follows through read_body. */
@@ -485,7 +449,7 @@ static int submit_head(struct h2conn *c, struct h2stream *st,
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
 	/* nghttp2 copies the fields */
 	int r = nghttp2_submit_response(c->ng, st->id, nv, k,
-					st->resp_body_done ? NULL : &prd);
+					st->rb.done ? NULL : &prd);
 	free(nv);
 	free(lc);
 	return r == 0 ? 0 : -EPROTO;
@@ -523,9 +487,7 @@ static ssize_t response_head(struct h2conn *c, struct h2stream *st)
 		}
 		enum h1_body_kind k = h1_response_body_kind(&rp, st->method,
 							    strlen(st->method));
-		h1_body_init(&st->rsb, k, rp.content_length);
-		st->rsb.stop_at_trailers = true;
-		st->resp_body_done = st->rsb.done;
+		h2_body_out_init(&st->rb, k, rp.content_length);
 		if (submit_head(c, st, &rp) < 0)
 			return -ENOMEM;
 		st->resp_head = true;
@@ -534,62 +496,10 @@ static ssize_t response_head(struct h2conn *c, struct h2stream *st)
 	}
 }
 
-/* Body bytes: decode into |out| while it has room. Returns bytes used. */
-static ssize_t response_body(struct h2conn *c, struct h2stream *st,
-			     const char *p, size_t n)
-{
-	size_t used = 0;
-	while (used < n && !st->resp_body_done) {
-		if (h1_body_in_trailers(&st->rsb)) {
-			/* one byte at a time: the trailer section is kept */
-			const char *d;
-			size_t dl;
-			ssize_t r = h1_body_parse(&st->rsb, p + used, 1, &d, &dl);
-			if (r < 0)
-				return r;
-			if (h2_buf_len(&st->trl) < TRAILER_MAX &&
-			    h2_buf_add(&st->trl, p + used, 1))
-				return -ENOMEM;
-			used += (size_t)r;
-			if (st->rsb.done)
-				st->resp_body_done = true;
-			continue;
-		}
-		size_t have = h2_buf_len(&st->out);
-		if (have >= c->o.resp_buffer)
-			break;
-		size_t take = n - used;
-		if (take > c->o.resp_buffer - have)
-			take = c->o.resp_buffer - have;
-		const char *d;
-		size_t dl;
-		ssize_t r = h1_body_parse(&st->rsb, p + used, take, &d, &dl);
-		if (r < 0)
-			return r;
-		if (dl && h2_buf_add(&st->out, d, dl))
-			return -ENOMEM;
-		used += (size_t)r;
-		if (st->rsb.done)
-			st->resp_body_done = true;
-		if (r == 0)
-			break;
-	}
-	if (st->resp_body_done) {
-		/* the final CRLF of the trailers was fed; the section minus
-		 * that line is what read_body turns into fields */
-		if (h2_buf_len(&st->trl) <= 2)
-			h2_buf_free(&st->trl);
-		used = n; /* nothing follows a finished message */
-	}
-	return (ssize_t)used;
-}
 
 static void resume(struct h2conn *c, struct h2stream *st)
 {
-	if (st->resp_deferred && (h2_buf_len(&st->out) || st->resp_body_done)) {
-		st->resp_deferred = false;
-		nghttp2_session_resume_data(c->ng, st->id);
-	}
+	h2_body_out_resume(&st->rb, c->ng, st->id);
 }
 
 ssize_t h2conn_resp_feed(struct h2conn *c, int32_t sid, const char *p,
@@ -611,12 +521,12 @@ ssize_t h2conn_resp_feed(struct h2conn *c, int32_t sid, const char *p,
 		size_t in_rh = h2_buf_len(&st->rh); /* body bytes copied into rh */
 		used = n - in_rh;
 		h2_buf_free(&st->rh);
-		if (st->resp_body_done) {
+		if (st->rb.done) {
 			resume(c, st);
 			return (ssize_t)n;
 		}
 	}
-	ssize_t r = response_body(c, st, p + used, n - used);
+	ssize_t r = h2_body_out_feed(&st->rb, p + used, n - used, c->o.resp_buffer);
 	if (r < 0)
 		return r;
 	resume(c, st);
@@ -665,10 +575,10 @@ void h2conn_resp_end(struct h2conn *c, int32_t sid, bool ok)
 		nghttp2_session_consume(c->ng, sid, st->req_credit);
 		st->req_credit = 0;
 	}
-	if (ok && st->resp_head && !st->resp_body_done &&
-	    h1_body_eof(&st->rsb) == 0)
-		st->resp_body_done = true; /* delimited by the close */
-	if (ok && st->resp_head && st->resp_body_done) {
+	if (ok && st->resp_head && !st->rb.done &&
+	    h1_body_eof(&st->rb.b) == 0)
+		st->rb.done = true; /* delimited by the close */
+	if (ok && st->resp_head && st->rb.done) {
 		resume(c, st);
 		if (nghttp2_session_get_stream_local_close(c->ng, sid) == 1)
 			decline_rest(c, st); /* already sent whole */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -130,4 +131,125 @@ int h2_submit_trailer_section(nghttp2_session *ng, int32_t sid,
 	free(nv);
 	free(h);
 	return r;
+}
+
+#define TRAILER_MAX (16u * 1024) /* h1 refuses bigger sections anyway */
+
+void h2_body_out_init(struct h2_body_out *o, enum h1_body_kind kind,
+		      uint64_t content_length)
+{
+	h2_body_out_free(o);
+	h1_body_init(&o->b, kind, content_length);
+	o->b.stop_at_trailers = true; /* kept in |trl| */
+	o->done = o->b.done;
+	o->deferred = false;
+}
+
+void h2_body_out_free(struct h2_body_out *o)
+{
+	h2_buf_free(&o->out);
+	h2_buf_free(&o->trl);
+}
+
+ssize_t h2_body_out_feed(struct h2_body_out *o, const char *p, size_t n,
+			 size_t cap)
+{
+	size_t used = 0;
+	while (used < n && !o->done) {
+		const char *d;
+		size_t dl;
+		if (h1_body_in_trailers(&o->b)) {
+			/* one byte at a time: the trailer section is kept */
+			ssize_t r = h1_body_parse(&o->b, p + used, 1, &d, &dl);
+			if (r < 0)
+				return r;
+			if (h2_buf_len(&o->trl) < TRAILER_MAX &&
+			    h2_buf_add(&o->trl, p + used, 1))
+				return -ENOMEM;
+			used += (size_t)r;
+			o->done = o->b.done;
+			continue;
+		}
+		size_t have = h2_buf_len(&o->out);
+		if (have >= cap)
+			break;
+		size_t take = n - used;
+		if (take > cap - have)
+			take = cap - have;
+		ssize_t r = h1_body_parse(&o->b, p + used, take, &d, &dl);
+		if (r < 0)
+			return r;
+		if (dl && h2_buf_add(&o->out, d, dl))
+			return -ENOMEM;
+		used += (size_t)r;
+		o->done = o->b.done;
+		if (r == 0)
+			break;
+	}
+	if (o->done) {
+		/* only the final CRLF: no trailer fields */
+		if (h2_buf_len(&o->trl) <= 2)
+			h2_buf_free(&o->trl);
+		used = n; /* nothing follows a finished message */
+	}
+	return (ssize_t)used;
+}
+
+ssize_t h2_body_out_read(struct h2_body_out *o, nghttp2_session *ng,
+			 int32_t sid, uint8_t *buf, size_t len,
+			 uint32_t *flags, struct h1_header *scratch, size_t max)
+{
+	size_t avail = h2_buf_len(&o->out);
+	size_t n = avail < len ? avail : len;
+	if (n) {
+		memcpy(buf, o->out.p + o->out.rd, n);
+		o->out.rd += n;
+	}
+	if (o->done && !h2_buf_len(&o->out)) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (h2_buf_len(&o->trl) &&
+		    h2_submit_trailer_section(ng, sid, o->trl.p + o->trl.rd,
+					      h2_buf_len(&o->trl), scratch,
+					      max) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		h2_buf_free(&o->trl);
+	} else if (!n) {
+		o->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	return (ssize_t)n;
+}
+
+void h2_body_out_resume(struct h2_body_out *o, nghttp2_session *ng,
+			int32_t sid)
+{
+	if (o->deferred && (h2_buf_len(&o->out) || o->done)) {
+		o->deferred = false;
+		nghttp2_session_resume_data(ng, sid);
+	}
+}
+
+int h2_body_in_data(struct h2_buf *dst, bool chunked, const void *d, size_t n)
+{
+	if (!chunked)
+		return h2_buf_add(dst, d, n);
+	char sz[24];
+	snprintf(sz, sizeof(sz), "%zx\r\n", n);
+	int r = h2_buf_str(dst, sz);
+	r |= h2_buf_add(dst, d, n);
+	r |= h2_buf_str(dst, "\r\n");
+	return r ? -ENOMEM : 0;
+}
+
+int h2_body_in_end(struct h2_buf *dst, bool chunked,
+		   const struct h2_buf *trailer_lines)
+{
+	if (!chunked)
+		return 0;
+	int r = h2_buf_str(dst, "0\r\n");
+	if (h2_buf_len(trailer_lines))
+		r |= h2_buf_add(dst, trailer_lines->p + trailer_lines->rd,
+				h2_buf_len(trailer_lines));
+	r |= h2_buf_str(dst, "\r\n");
+	return r ? -ENOMEM : 0;
 }

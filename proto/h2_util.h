@@ -36,6 +36,47 @@ bool h2_hop_by_hop(const char *n, size_t nl) NONNULL(1);
 bool h2_named_by_connection(const struct h1_header *hs, size_t nh,
 			    const char *n, size_t nl);
 
+/* One message body on its way from HTTP/1.1 bytes into DATA frames (and
+ * trailers): the engine's bytes are decoded into |out| while it holds
+ * less than a cap (that is the flow control towards the engine), and the
+ * nghttp2 data source drains it (h2_body_out_read). */
+struct h2_body_out {
+	struct h1_body b;  /* the HTTP/1.1 framing being decoded */
+	struct h2_buf out; /* decoded bytes waiting for DATA frames */
+	struct h2_buf trl; /* the chunked trailer section, raw */
+	bool done;         /* the body has ended (trailers are in |trl|) */
+	bool deferred;     /* the data source said DEFERRED: resume it */
+};
+
+void h2_body_out_init(struct h2_body_out *o, enum h1_body_kind kind,
+		      uint64_t content_length) NONNULL(1);
+void h2_body_out_free(struct h2_body_out *o) NONNULL(1);
+/* Decode raw HTTP/1.1 body bytes while |out| holds less than |cap|.
+ * Returns how many of the |n| bytes were used (all of them once the body
+ * has ended: nothing follows a finished message), or a negative RC_H1_*
+ * code / -ENOMEM. */
+ssize_t h2_body_out_feed(struct h2_body_out *o, const char *p, size_t n,
+			 size_t cap) NONNULL(1);
+/* The data source read callback's work for stream |sid|: copy up to |len|
+ * bytes into |buf|; at the end set NGHTTP2_DATA_FLAG_EOF and submit the
+ * trailers (then NO_END_STREAM too). Returns the bytes copied, or
+ * NGHTTP2_ERR_DEFERRED (|deferred| set) when there are none yet. */
+ssize_t h2_body_out_read(struct h2_body_out *o, nghttp2_session *ng,
+			 int32_t sid, uint8_t *buf, size_t len,
+			 uint32_t *flags, struct h1_header *scratch, size_t max)
+	NONNULL(1, 2, 4, 6, 7);
+/* Resume a deferred data source once there is something to send. */
+void h2_body_out_resume(struct h2_body_out *o, nghttp2_session *ng,
+			int32_t sid) NONNULL(1, 2);
+
+/* The other way: a DATA payload as HTTP/1.1 body bytes (|chunked|: one
+ * chunk), and the end of the body (the last chunk, with |trailer_lines|,
+ * "name: value\r\n" each, when chunked). 0 or -ENOMEM. */
+int h2_body_in_data(struct h2_buf *dst, bool chunked, const void *d, size_t n)
+	NONNULL(1);
+int h2_body_in_end(struct h2_buf *dst, bool chunked,
+		   const struct h2_buf *trailer_lines) NONNULL(1, 3);
+
 /* Submit the raw trailer section |raw| ("Name: value\r\n"... "\r\n", as
  * an HTTP/1.1 chunked body ends) as HTTP/2 trailers on |sid|, names
  * lowercased and connection-specific fields dropped. |scratch| (|max|
