@@ -94,6 +94,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *fr,
 		int s = 0;
 		for (size_t i = 0; i < vl && i < 3; i++)
 			s = s * 10 + (value[i] - '0'); /* nghttp2 checked: 3 digits */
+		if (s < 100) /* ("051" passes nghttp2; no HTTP/1.1 head has it) */
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		st->status = s;
 		return 0;
 	}
