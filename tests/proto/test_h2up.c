@@ -1588,3 +1588,19 @@ Test(h2up_resp, stream_ended_inside_data_callback)
 	cr_assert_not(b.goaway);
 	bench_free(&b);
 }
+
+/* A status nghttp2 lets through but HTTP/1.1 has no head for. */
+Test(h2up_resp, status_below_100_resets_stream)
+{
+	struct bench b;
+	bench_init(&b, NULL);
+	get1(&b, NULL);
+	nghttp2_nv nv[] = {NV(":status", "051"), NV("content-length", "0")};
+	respond(&b, 1, nv, NVN(nv), NULL);
+	pump(&b);
+	cr_assert_eq(b.u[1].nreset, 1);
+	const char *p;
+	cr_assert_eq(h2up_resp_peek(b.c, b.u[1].st, &p), 0);
+	cr_assert(h2up_usable(b.c));
+	bench_free(&b);
+}
