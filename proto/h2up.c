@@ -27,10 +27,8 @@ struct h2up_stream {
 	/* request: HTTP/1.1 in, HEADERS/DATA out */
 	char method[24];
 	struct h2_buf rh;               /* request head until it is whole */
-	bool req_head, req_body_done, req_deferred;
-	struct h1_body rqb;
-	struct h2_buf out;              /* decoded body bytes for DATA */
-	struct h2_buf trl;              /* chunked trailer section, raw */
+	bool req_head;
+	struct h2_body_out qb;          /* the request body on its way out */
 	/* response: HEADERS/DATA in, HTTP/1.1 out */
 	int status;
 	struct h2_buf fields;           /* "name: value\r\n" of the head */
@@ -162,16 +160,10 @@ static int response_head(struct h2up_stream *st, bool end)
 
 static int response_end(struct h2up_stream *st)
 {
-	int r = 0;
 	st->resp_end = true;
-	if (st->chunked) {
-		r |= h2_buf_str(&st->resp, "0\r\n");
-		r |= h2_buf_add(&st->resp, st->rtrl.p ? st->rtrl.p + st->rtrl.rd : "",
-			    h2_buf_len(&st->rtrl));
-		r |= h2_buf_str(&st->resp, "\r\n");
-	}
+	int r = h2_body_in_end(&st->resp, st->chunked, &st->rtrl);
 	h2_buf_free(&st->rtrl);
-	return r ? -ENOMEM : 0;
+	return r;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
@@ -229,17 +221,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid,
 		nghttp2_session_consume(ng, sid, len);
 		return 0;
 	}
-	int r = 0;
-	if (st->chunked) {
-		char sz[24];
-		snprintf(sz, sizeof(sz), "%zx\r\n", len);
-		r |= h2_buf_str(&st->resp, sz);
-		r |= h2_buf_add(&st->resp, data, len);
-		r |= h2_buf_str(&st->resp, "\r\n");
-	} else {
-		r |= h2_buf_add(&st->resp, data, len);
-	}
-	if (r)
+	if (h2_body_in_data(&st->resp, st->chunked, data, len))
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	st->credit += len;
 	notify(c, st);
@@ -310,31 +292,16 @@ static ssize_t read_body(nghttp2_session *ng, int32_t sid, uint8_t *buf,
 	struct h2up_stream *st = stream_of(c, sid);
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	size_t avail = h2_buf_len(&st->out);
-	size_t n = avail < length ? avail : length;
-	if (n) {
-		memcpy(buf, st->out.p + st->out.rd, n);
-		st->out.rd += n;
-	}
-	bool was_full = avail >= c->o.req_buffer;
-	if (st->req_body_done && !h2_buf_len(&st->out)) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (h2_submit_trailer_section(ng, sid, st->trl.p ? st->trl.p + st->trl.rd : NULL,
-					      h2_buf_len(&st->trl), c->hdrs,
-					      REQ_MAX_HEADERS) == 0)
-			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-		h2_buf_free(&st->trl);
-	} else if (!n) {
-		st->req_deferred = true;
-		return NGHTTP2_ERR_DEFERRED;
-	}
-	if (was_full && h2_buf_len(&st->out) < c->o.req_buffer && st->user &&
+	bool was_full = h2_buf_len(&st->qb.out) >= c->o.req_buffer;
+	ssize_t n = h2_body_out_read(&st->qb, ng, sid, buf, length, flags,
+				     c->hdrs, REQ_MAX_HEADERS);
+	if (was_full && h2_buf_len(&st->qb.out) < c->o.req_buffer && st->user &&
 	    !st->room_due) {
 		st->room_due = true;
 		st->room_next = c->room;
 		c->room = st;
 	}
-	return (ssize_t)n;
+	return n;
 }
 
 static bool skip_field(const char *n, size_t nl, const char *v, size_t vl)
@@ -393,7 +360,7 @@ static int submit_request(struct h2up *c, struct h2up_stream *st,
 	}
 	nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_body};
 	int32_t id = nghttp2_submit_request(c->ng, NULL, nv, k,
-					    st->req_body_done ? NULL : &prd, st);
+					    st->qb.done ? NULL : &prd, st);
 	free(nv);
 	free(lc);
 	if (id < 0)
@@ -404,52 +371,8 @@ static int submit_request(struct h2up *c, struct h2up_stream *st,
 
 static void resume(struct h2up *c, struct h2up_stream *st)
 {
-	if (st->req_deferred && st->id > 0 && !st->closed &&
-	    (h2_buf_len(&st->out) || st->req_body_done)) {
-		st->req_deferred = false;
-		nghttp2_session_resume_data(c->ng, st->id);
-	}
-}
-
-static ssize_t request_body(struct h2up *c, struct h2up_stream *st,
-			    const char *p, size_t n)
-{
-	size_t used = 0;
-	while (used < n && !st->req_body_done) {
-		if (h1_body_in_trailers(&st->rqb)) {
-			const char *d;
-			size_t dl;
-			ssize_t r = h1_body_parse(&st->rqb, p + used, 1, &d, &dl);
-			if (r < 0)
-				return r;
-			if (h2_buf_len(&st->trl) < TRAILER_MAX &&
-			    h2_buf_add(&st->trl, p + used, 1))
-				return -ENOMEM;
-			used += (size_t)r;
-			st->req_body_done = st->rqb.done;
-			continue;
-		}
-		size_t have = h2_buf_len(&st->out);
-		if (have >= c->o.req_buffer)
-			break;
-		size_t take = n - used;
-		if (take > c->o.req_buffer - have)
-			take = c->o.req_buffer - have;
-		const char *d;
-		size_t dl;
-		ssize_t r = h1_body_parse(&st->rqb, p + used, take, &d, &dl);
-		if (r < 0)
-			return r;
-		if (dl && h2_buf_add(&st->out, d, dl))
-			return -ENOMEM;
-		used += (size_t)r;
-		st->req_body_done = st->rqb.done;
-		if (r == 0)
-			break;
-	}
-	if (st->req_body_done)
-		used = n;
-	return (ssize_t)used;
+	if (st->id > 0 && !st->closed)
+		h2_body_out_resume(&st->qb, c->ng, st->id);
 }
 
 ssize_t h2up_req_feed(struct h2up *c, struct h2up_stream *st,
@@ -474,19 +397,17 @@ ssize_t h2up_req_feed(struct h2up *c, struct h2up_stream *st,
 			return RC_H1_BAD_TARGET; /* no CONNECT over HTTP/2 */
 		memcpy(st->method, rq.method, rq.method_len);
 		st->method[rq.method_len] = 0;
-		h1_body_init(&st->rqb, rq.body, rq.content_length);
-		st->rqb.stop_at_trailers = true;
-		st->req_body_done = st->rqb.done;
+		h2_body_out_init(&st->qb, rq.body, rq.content_length);
 		int r = submit_request(c, st, scheme, &rq);
 		if (r < 0)
 			return r;
 		st->req_head = true;
 		used = n - (h2_buf_len(&st->rh) - (size_t)hl);
 		h2_buf_free(&st->rh);
-		if (st->req_body_done)
+		if (st->qb.done)
 			return (ssize_t)n;
 	}
-	ssize_t r = request_body(c, st, p + used, n - used);
+	ssize_t r = h2_body_out_feed(&st->qb, p + used, n - used, c->o.req_buffer);
 	if (r < 0)
 		return r;
 	resume(c, st);
@@ -529,8 +450,7 @@ void h2up_stream_end(struct h2up *c, struct h2up_stream *st)
 		st->next->prev = st->prev;
 	c->nstreams--;
 	h2_buf_free(&st->rh);
-	h2_buf_free(&st->out);
-	h2_buf_free(&st->trl);
+	h2_body_out_free(&st->qb);
 	h2_buf_free(&st->fields);
 	h2_buf_free(&st->rtrl);
 	h2_buf_free(&st->resp);
@@ -597,8 +517,7 @@ void h2up_free(struct h2up *c)
 		struct h2up_stream *st = c->streams;
 		c->streams = st->next;
 		h2_buf_free(&st->rh);
-		h2_buf_free(&st->out);
-		h2_buf_free(&st->trl);
+		h2_body_out_free(&st->qb);
 		h2_buf_free(&st->fields);
 		h2_buf_free(&st->rtrl);
 		h2_buf_free(&st->resp);
