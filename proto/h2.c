@@ -690,26 +690,13 @@ static void run_room(struct h2conn *c)
 
 ssize_t h2conn_output(struct h2conn *c, uint8_t *buf, size_t cap)
 {
-	size_t o = 0;
-	while (o < cap) {
-		if (!c->pend_len) {
-			ssize_t r = nghttp2_session_mem_send(c->ng, &c->pend);
-			if (r < 0) {
-				c->broken = true;
-				return -EPROTO;
-			}
-			if (r == 0)
-				break;
-			c->pend_len = (size_t)r;
-		}
-		size_t take = c->pend_len < cap - o ? c->pend_len : cap - o;
-		memcpy(buf + o, c->pend, take);
-		c->pend += take;
-		c->pend_len -= take;
-		o += take;
+	ssize_t o = h2_session_output(c->ng, &c->pend, &c->pend_len, buf, cap);
+	if (o < 0) {
+		c->broken = true;
+		return o;
 	}
 	run_room(c);
-	return (ssize_t)o;
+	return o;
 }
 
 bool h2conn_alive(const struct h2conn *c)

@@ -253,3 +253,25 @@ int h2_body_in_end(struct h2_buf *dst, bool chunked,
 	r |= h2_buf_str(dst, "\r\n");
 	return r ? -ENOMEM : 0;
 }
+
+ssize_t h2_session_output(nghttp2_session *ng, const uint8_t **pend,
+			  size_t *pend_len, uint8_t *buf, size_t cap)
+{
+	size_t o = 0;
+	while (o < cap) {
+		if (!*pend_len) {
+			ssize_t r = nghttp2_session_mem_send(ng, pend);
+			if (r < 0)
+				return -EPROTO;
+			if (r == 0)
+				break;
+			*pend_len = (size_t)r;
+		}
+		size_t take = *pend_len < cap - o ? *pend_len : cap - o;
+		memcpy(buf + o, *pend, take);
+		*pend += take;
+		*pend_len -= take;
+		o += take;
+	}
+	return (ssize_t)o;
+}

@@ -36,6 +36,14 @@ bool h2_hop_by_hop(const char *n, size_t nl) NONNULL(1);
 bool h2_named_by_connection(const struct h1_header *hs, size_t nh,
 			    const char *n, size_t nl);
 
+/* Frames nghttp2 has to send, copied into |buf| (up to |cap|); what does
+ * not fit stays in |*pend| (nghttp2's memory, valid until its next
+ * mem_send) for the next call. Returns the bytes copied or -EPROTO (a
+ * failure of nghttp2 itself). */
+ssize_t h2_session_output(nghttp2_session *ng, const uint8_t **pend,
+			  size_t *pend_len, uint8_t *buf, size_t cap)
+	NONNULL(1, 2, 3, 4);
+
 /* One message body on its way from HTTP/1.1 bytes into DATA frames (and
  * trailers): the engine's bytes are decoded into |out| while it holds
  * less than a cap (that is the flow control towards the engine), and the

@@ -551,24 +551,12 @@ ssize_t h2up_input(struct h2up *c, const uint8_t *p, size_t n)
 
 ssize_t h2up_output(struct h2up *c, uint8_t *buf, size_t cap)
 {
-	size_t o = 0;
 	/* (broken but not fatal: the GOAWAY nghttp2 queued may still go) */
-	while (o < cap && !c->fatal) {
-		if (!c->pend_len) {
-			ssize_t r = nghttp2_session_mem_send(c->ng, &c->pend);
-			if (r < 0) {
-				c->broken = c->fatal = true;
-				return -EPROTO;
-			}
-			if (r == 0)
-				break;
-			c->pend_len = (size_t)r;
-		}
-		size_t take = c->pend_len < cap - o ? c->pend_len : cap - o;
-		memcpy(buf + o, c->pend, take);
-		c->pend += take;
-		c->pend_len -= take;
-		o += take;
+	ssize_t o = c->fatal ? 0 : h2_session_output(c->ng, &c->pend,
+						     &c->pend_len, buf, cap);
+	if (o < 0) {
+		c->broken = c->fatal = true;
+		return o;
 	}
 	while (c->room) {
 		struct h2up_stream *st = c->room;
@@ -577,7 +565,7 @@ ssize_t h2up_output(struct h2up *c, uint8_t *buf, size_t cap)
 		if (st->user)
 			c->cb.on_req_room(c->arg, st->user);
 	}
-	return (ssize_t)o;
+	return o;
 }
 
 bool h2up_usable(const struct h2up *c)
