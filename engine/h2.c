@@ -143,6 +143,9 @@ static uint64_t cb_on_request(void *arg, int32_t sid)
 			     sizeof(x->tls_c_desc));
 		x->h2_ctls.ts_setup = p->c_tls_ts;
 	}
+	/* its request bytes come 32 KiB at most, only when it asks and its
+	 * buffer is not being sent from: it may start small and grow */
+	x->c.in.small = true;
 	x->h2_parent = l->idx;
 	x->h2_parent_gen = l->gen;
 	x->h2_sid = sid;

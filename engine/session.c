@@ -95,7 +95,7 @@ static int rbuf_append(struct rbuf *b, const char *data, uint32_t n,
 		uint32_t need = b->wr + n;
 		if (need > limit)
 			return -E2BIG;
-		uint32_t cap = b->cap ? b->cap : SHARD_BUF_SIZE;
+		uint32_t cap = b->cap ? b->cap : b->small ? 4096 : SHARD_BUF_SIZE;
 		while (cap < need)
 			cap *= 2;
 		char *p = realloc(b->p, cap);

@@ -52,6 +52,7 @@ static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
 struct rbuf {
 	char *p; /* owned; NULL until first use, freed when idle */
 	uint32_t cap, rd, wr;
+	bool small; /* starts at 4 KiB, not a provided buffer's size */
 };
 
 /* ---- request / response pumps ---- */
