@@ -11,45 +11,9 @@
 #include <unistd.h>
 
 #include "proto/h1.h"
+#include "tests/proto/harness.h"
 
 #define MAXH 32
-
-/* ---- A buffer whose end touches a no-access page ---- */
-
-struct guard {
-	char *map;
-	size_t size; /* accessible bytes */
-	size_t total;
-};
-
-static void guard_init(struct guard *g, size_t maxlen)
-{
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-
-	g->size = (maxlen + ps - 1) / ps * ps;
-	if (g->size == 0)
-		g->size = ps;
-	g->total = g->size + ps;
-	g->map = mmap(NULL, g->total, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(g->map != MAP_FAILED);
-	cr_assert(mprotect(g->map + g->size, ps, PROT_NONE) == 0);
-}
-
-/* Copy |n| bytes so that the last one sits right before the guard page. */
-static char *guard_put(struct guard *g, const char *s, size_t n)
-{
-	char *p = g->map + g->size - n;
-
-	cr_assert(n <= g->size);
-	memcpy(p, s, n);
-	return p;
-}
-
-static void guard_free(struct guard *g)
-{
-	munmap(g->map, g->total);
-}
 
 static bool span_eq(const char *p, size_t n, const char *want)
 {

@@ -15,76 +15,12 @@
 #include <unistd.h>
 
 #include "proto/h2.h"
+#include "tests/proto/harness.h"
 
 #define MAXSID 1024
 #define MAXEV 1024
 
 /* ---- small helpers ---- */
-
-struct dbuf {
-	char *p;
-	size_t n, cap;
-};
-
-static void db_add(struct dbuf *b, const void *d, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		size_t nc = b->cap ? b->cap : 256;
-		while (nc < b->n + n + 1)
-			nc *= 2;
-		b->p = realloc(b->p, nc);
-		cr_assert(b->p);
-		b->cap = nc;
-	}
-	if (n)
-		memcpy(b->p + b->n, d, n);
-	b->n += n;
-	b->p[b->n] = 0;
-}
-
-static void db_str(struct dbuf *b, const char *s) { db_add(b, s, strlen(s)); }
-
-static const char *db_s(struct dbuf *b)
-{
-	if (!b->p)
-		db_add(b, "", 0);
-	return b->p;
-}
-
-static void db_free(struct dbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-/* A buffer whose end touches a no-access page. */
-struct guard {
-	uint8_t *map;
-	size_t size, total;
-};
-
-static void guard_init(struct guard *g, size_t maxlen)
-{
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-	g->size = (maxlen + ps - 1) / ps * ps;
-	if (!g->size)
-		g->size = ps;
-	g->total = g->size + ps;
-	g->map = mmap(NULL, g->total, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(g->map != MAP_FAILED);
-	cr_assert(mprotect(g->map + g->size, ps, PROT_NONE) == 0);
-}
-
-static char *guard_put(struct guard *g, const void *s, size_t n)
-{
-	cr_assert(n <= g->size);
-	uint8_t *p = g->map + g->size - n;
-	memcpy(p, s, n);
-	return (char *)p;
-}
-
-static void guard_free(struct guard *g) { munmap(g->map, g->total); }
 
 /* ---- the test bench: one h2conn and one nghttp2 client ---- */
 

@@ -12,49 +12,13 @@
 #include <unistd.h>
 
 #include "proto/tls_hello.h"
+#include "tests/proto/harness.h"
 
 #ifndef TLS_HELLO_CORPUS
 #error "meson passes TLS_HELLO_CORPUS, the seed corpus directory"
 #endif
 
 static uint8_t scratch[TLS_HELLO_MAX_MSG];
-
-/* ---- A buffer whose end touches a no-access page ---- */
-
-struct guard {
-	uint8_t *map;
-	size_t size; /* accessible bytes */
-	size_t total;
-};
-
-static void guard_init(struct guard *g, size_t maxlen)
-{
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
-
-	g->size = (maxlen + ps - 1) / ps * ps;
-	if (g->size == 0)
-		g->size = ps;
-	g->total = g->size + ps;
-	g->map = mmap(NULL, g->total, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(g->map != MAP_FAILED);
-	cr_assert(mprotect(g->map + g->size, ps, PROT_NONE) == 0);
-}
-
-/* Copy |n| bytes so that the last one sits right before the guard page. */
-static uint8_t *guard_put(struct guard *g, const uint8_t *s, size_t n)
-{
-	uint8_t *p = g->map + g->size - n;
-
-	cr_assert(n <= g->size);
-	memcpy(p, s, n);
-	return p;
-}
-
-static void guard_free(struct guard *g)
-{
-	munmap(g->map, g->total);
-}
 
 static bool inside(const void *pv, size_t n, const uint8_t *buf, size_t len)
 {
