@@ -237,9 +237,7 @@ static int build_request(struct h2stream *st, bool end_stream)
 static int request_end(struct h2stream *st)
 {
 	st->req_end = true;
-	int r = h2_body_in_end(&st->req, st->chunked, &st->req_trl);
-	h2_buf_free(&st->req_trl);
-	return r;
+	return h2_body_in_end(&st->req, st->chunked, &st->req_trl);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,

@@ -242,15 +242,17 @@ int h2_body_in_data(struct h2_buf *dst, bool chunked, const void *d, size_t n)
 }
 
 int h2_body_in_end(struct h2_buf *dst, bool chunked,
-		   const struct h2_buf *trailer_lines)
+		   struct h2_buf *trailer_lines)
 {
-	if (!chunked)
-		return 0;
-	int r = h2_buf_str(dst, "0\r\n");
-	if (h2_buf_len(trailer_lines))
-		r |= h2_buf_add(dst, trailer_lines->p + trailer_lines->rd,
-				h2_buf_len(trailer_lines));
-	r |= h2_buf_str(dst, "\r\n");
+	int r = 0;
+	if (chunked) {
+		r |= h2_buf_str(dst, "0\r\n");
+		if (h2_buf_len(trailer_lines))
+			r |= h2_buf_add(dst, trailer_lines->p + trailer_lines->rd,
+					h2_buf_len(trailer_lines));
+		r |= h2_buf_str(dst, "\r\n");
+	}
+	h2_buf_free(trailer_lines);
 	return r ? -ENOMEM : 0;
 }
 

@@ -79,11 +79,12 @@ void h2_body_out_resume(struct h2_body_out *o, nghttp2_session *ng,
 
 /* The other way: a DATA payload as HTTP/1.1 body bytes (|chunked|: one
  * chunk), and the end of the body (the last chunk, with |trailer_lines|,
- * "name: value\r\n" each, when chunked). 0 or -ENOMEM. */
+ * "name: value\r\n" each, when chunked; they are used up either way).
+ * 0 or -ENOMEM. */
 int h2_body_in_data(struct h2_buf *dst, bool chunked, const void *d, size_t n)
 	NONNULL(1);
 int h2_body_in_end(struct h2_buf *dst, bool chunked,
-		   const struct h2_buf *trailer_lines) NONNULL(1, 3);
+		   struct h2_buf *trailer_lines) NONNULL(1, 3);
 
 /* Submit the raw trailer section |raw| ("Name: value\r\n"... "\r\n", as
  * an HTTP/1.1 chunked body ends) as HTTP/2 trailers on |sid|, names

@@ -161,9 +161,7 @@ static int response_head(struct h2up_stream *st, bool end)
 static int response_end(struct h2up_stream *st)
 {
 	st->resp_end = true;
-	int r = h2_body_in_end(&st->resp, st->chunked, &st->rtrl);
-	h2_buf_free(&st->rtrl);
-	return r;
+	return h2_body_in_end(&st->resp, st->chunked, &st->rtrl);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *fr,
