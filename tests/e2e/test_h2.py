@@ -306,26 +306,12 @@ class H2(unittest.TestCase):
     rc_ca = test_tls.TLS.rc_ca
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="rc-h2-")
-        self.procs = []
-        self.home = os.path.join(self.tmp, "home")
-        os.mkdir(self.home, 0o700)
-        self.confdir = os.path.join(self.tmp, "conf")
+        test_tls.case_setup(self, "rc-h2-")
         self.A = BACKENDS["a"][1]
         self.PLAIN = BACKENDS["plain"][1]
 
     def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-        if ARGS.keep:
-            print("\n  kept %s" % self.tmp, file=sys.stderr)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        test_tls.case_teardown(self, ARGS.keep)
 
     # ---- helpers -----------------------------------------------------------
 

@@ -192,33 +192,44 @@ def summary_counts(text):
 
 # --------------------------------------------------------------------------
 
+def case_setup(tc, prefix):
+    """A test's temp dir, HOME and (not yet existing) confdir, and the
+    processes it starts; shared with test_h2.py."""
+    tc.tmp = tempfile.mkdtemp(prefix=prefix)
+    tc.procs = []
+    tc.home = os.path.join(tc.tmp, "home")
+    os.mkdir(tc.home, 0o700)
+    # the confdir does not exist yet: ringcap creates it (mode 0700)
+    tc.confdir = os.path.join(tc.tmp, "conf")
+
+
+def case_teardown(tc, keep):
+    """Kill what the test started; remove its temp dir unless |keep|."""
+    for p in tc.procs:
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+    if keep:
+        print("\n  kept %s" % tc.tmp, file=sys.stderr)
+    else:
+        shutil.rmtree(tc.tmp, ignore_errors=True)
+
+
 class TLS(unittest.TestCase):
     maxDiff = 4000
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="rc-tls-")
-        self.procs = []
-        self.home = os.path.join(self.tmp, "home")
-        os.mkdir(self.home, 0o700)
-        # the confdir does not exist yet: ringcap creates it (mode 0700)
-        self.confdir = os.path.join(self.tmp, "conf")
+        case_setup(self, "rc-tls-")
         self.A = BACKENDS["a"][1]
         self.B = BACKENDS["b"][1]
         self.U = BACKENDS["u"][1]
         self.PLAIN = BACKENDS["plain"][1]
 
     def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    pass
-        if ARGS.keep:
-            print("\n  kept %s" % self.tmp, file=sys.stderr)
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        case_teardown(self, ARGS.keep)
 
     # ---- helpers -----------------------------------------------------------
 
